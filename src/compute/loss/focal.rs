@@ -1,0 +1,31 @@
+//! `focal`: PLACEHOLDER — to be written (see API.md's table).
+
+use super::{Input, KindInfo, Loss, Per, Terms};
+use crate::compute::error::ComputeError;
+use crate::compute::params::Params;
+
+pub(super) const INFO: KindInfo = KindInfo {
+    name: "focal",
+    formula: "",
+    derivative: "",
+    per: Per::Element,
+    params: &[],
+    from_logits: false,
+    guards: &[],
+};
+
+#[derive(Debug)]
+struct Placeholder;
+
+pub(super) fn build(_params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
+    Err(ComputeError::invalid(
+        "/loss",
+        "focal is not implemented yet",
+    ))
+}
+
+impl Loss for Placeholder {
+    fn eval(&self, _x: &Input<'_>, _out: &mut Terms) -> Result<(), ComputeError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,554 @@
+//! Loss kinds: [`LossKind`] (names exactly as API.md), the one dispatch `match`, the
+//! shared evaluation path ([`LossSpec::evaluate`]: shapes → targets → weights → terms →
+//! finiteness → reduction), guards, and the catalogue entries.
+//!
+//! One file per loss tells that loss's whole story: doc comment with the term and its
+//! derivative, `INFO` (catalogue entry with params, defaults and ranges), `build` (reads
+//! and checks params), value and gradient side by side, tests at the bottom.
+//!
+//! A loss writes one term per element ([`Per::Element`]) or per row ([`Per::Row`]) into
+//! [`Terms::values`] and, when asked, d(term)/da for every element of `predictions` into
+//! [`Terms::grad`] (for a per-row kind: the derivative of its row's term). Everything
+//! after that — weights, mean/sum/none, the gradient's scale — is `reduction`'s job.
+
+mod bce;
+mod cosine;
+mod cross_entropy;
+mod focal;
+mod hinge;
+mod huber;
+mod js_div;
+mod kl_div;
+mod l2;
+mod log_cosh;
+mod mae;
+mod mape;
+mod mse;
+mod msle;
+mod nll;
+mod poisson;
+mod quantile;
+mod smooth_l1;
+mod squared_hinge;
+
+use super::array::{Array, Shape};
+use super::error::ComputeError;
+use super::params::{ParamSpec, Params};
+use super::reduction::{self, Reduction};
+
+/// Every loss kind of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossKind {
+    Mse,
+    L2,
+    Mae,
+    Huber,
+    SmoothL1,
+    LogCosh,
+    Msle,
+    Mape,
+    Quantile,
+    Poisson,
+    Bce,
+    CrossEntropy,
+    Nll,
+    KlDiv,
+    JsDiv,
+    Hinge,
+    SquaredHinge,
+    Focal,
+    Cosine,
+}
+
+impl LossKind {
+    /// All kinds, in the order of API.md's table.
+    pub const ALL: [LossKind; 19] = [
+        LossKind::Mse,
+        LossKind::L2,
+        LossKind::Mae,
+        LossKind::Huber,
+        LossKind::SmoothL1,
+        LossKind::LogCosh,
+        LossKind::Msle,
+        LossKind::Mape,
+        LossKind::Quantile,
+        LossKind::Poisson,
+        LossKind::Bce,
+        LossKind::CrossEntropy,
+        LossKind::Nll,
+        LossKind::KlDiv,
+        LossKind::JsDiv,
+        LossKind::Hinge,
+        LossKind::SquaredHinge,
+        LossKind::Focal,
+        LossKind::Cosine,
+    ];
+
+    /// The kind's name in the API (`"smooth_l1"`).
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        LossKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The comma-separated list of every kind's name, for messages.
+    pub fn names() -> String {
+        LossKind::ALL.map(|k| k.name()).join(", ")
+    }
+
+    /// The kind's catalogue entry.
+    pub fn info(self) -> &'static KindInfo {
+        match self {
+            LossKind::Mse => &mse::INFO,
+            LossKind::L2 => &l2::INFO,
+            LossKind::Mae => &mae::INFO,
+            LossKind::Huber => &huber::INFO,
+            LossKind::SmoothL1 => &smooth_l1::INFO,
+            LossKind::LogCosh => &log_cosh::INFO,
+            LossKind::Msle => &msle::INFO,
+            LossKind::Mape => &mape::INFO,
+            LossKind::Quantile => &quantile::INFO,
+            LossKind::Poisson => &poisson::INFO,
+            LossKind::Bce => &bce::INFO,
+            LossKind::CrossEntropy => &cross_entropy::INFO,
+            LossKind::Nll => &nll::INFO,
+            LossKind::KlDiv => &kl_div::INFO,
+            LossKind::JsDiv => &js_div::INFO,
+            LossKind::Hinge => &hinge::INFO,
+            LossKind::SquaredHinge => &squared_hinge::INFO,
+            LossKind::Focal => &focal::INFO,
+            LossKind::Cosine => &cosine::INFO,
+        }
+    }
+
+    fn build(self, params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
+        match self {
+            LossKind::Mse => mse::build(params),
+            LossKind::L2 => l2::build(params),
+            LossKind::Mae => mae::build(params),
+            LossKind::Huber => huber::build(params),
+            LossKind::SmoothL1 => smooth_l1::build(params),
+            LossKind::LogCosh => log_cosh::build(params),
+            LossKind::Msle => msle::build(params),
+            LossKind::Mape => mape::build(params),
+            LossKind::Quantile => quantile::build(params),
+            LossKind::Poisson => poisson::build(params),
+            LossKind::Bce => bce::build(params),
+            LossKind::CrossEntropy => cross_entropy::build(params),
+            LossKind::Nll => nll::build(params),
+            LossKind::KlDiv => kl_div::build(params),
+            LossKind::JsDiv => js_div::build(params),
+            LossKind::Hinge => hinge::build(params),
+            LossKind::SquaredHinge => squared_hinge::build(params),
+            LossKind::Focal => focal::build(params),
+            LossKind::Cosine => cosine::build(params),
+        }
+    }
+
+    pub fn per(self) -> Per {
+        self.info().per
+    }
+
+    /// cross_entropy and nll also take one class index per row as `targets`.
+    pub fn accepts_indices(self) -> bool {
+        matches!(self, LossKind::CrossEntropy | LossKind::Nll)
+    }
+}
+
+/// One term per element or one per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Per {
+    Element,
+    Row,
+}
+
+impl Per {
+    pub fn name(self) -> &'static str {
+        match self {
+            Per::Element => "element",
+            Per::Row => "row",
+        }
+    }
+}
+
+/// A kind's catalogue entry (GET /losses).
+#[derive(Debug)]
+pub struct KindInfo {
+    /// The kind string of the API.
+    pub name: &'static str,
+    /// The term in a / y / z notation.
+    pub formula: &'static str,
+    /// d(term)/da in the same notation.
+    pub derivative: &'static str,
+    pub per: Per,
+    pub params: &'static [ParamSpec],
+    /// Whether top-level `from_logits` applies.
+    pub from_logits: bool,
+    /// The numerical guards that can act, in words.
+    pub guards: &'static [&'static str],
+}
+
+/// Guard texts, shared by the kinds that have them and by the `guard` response field.
+pub const GUARD_LOG_CLAMP: &str =
+    "log clamped at -100 (a probability at 0 or 1, as torch's BCELoss)";
+pub const GUARD_GRAD_FLOOR: &str = "gradient denominator floored at 1e-12 (as torch's BCELoss)";
+pub const GUARD_EPSILON_CLIP: &str =
+    "predictions clipped to [epsilon, 1 - epsilon] (params.epsilon, as Keras)";
+
+/// Which numerical guards acted on a computation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// A −100 log clamp hit a term with a non-zero coefficient.
+    pub log_clamp: bool,
+    /// The 1e−12 gradient floor acted.
+    pub grad_floor: bool,
+    /// An `epsilon` clip moved a value.
+    pub epsilon_clip: bool,
+}
+
+impl Guard {
+    pub fn merge(&mut self, other: Guard) {
+        self.log_clamp |= other.log_clamp;
+        self.grad_floor |= other.grad_floor;
+        self.epsilon_clip |= other.epsilon_clip;
+    }
+    /// The `guard` string of a response: `None` when no guard acted.
+    pub fn describe(&self) -> Option<String> {
+        let parts: Vec<&str> = [
+            (self.log_clamp, GUARD_LOG_CLAMP),
+            (self.grad_floor, GUARD_GRAD_FLOOR),
+            (self.epsilon_clip, GUARD_EPSILON_CLIP),
+        ]
+        .into_iter()
+        .filter_map(|(on, text)| on.then_some(text))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// What a loss sees: validated shapes (targets have the predictions' shape unless
+/// `indices` is set).
+pub struct Input<'a> {
+    pub predictions: &'a Array,
+    /// Targets as sent (for index targets: the flat array of indices as numbers).
+    pub targets: &'a Array,
+    /// One class index per row of `predictions` (cross_entropy, nll), checked in range.
+    pub indices: Option<&'a [usize]>,
+    pub from_logits: bool,
+}
+
+/// What a loss writes: `values` (pre-sized, one per term), `grad` (pre-sized like
+/// `predictions` when a gradient was asked for), optional class-weight row weights rᵢ
+/// (the `mean` divides by Σ sᵢ·rᵢ), and the guards that acted.
+pub struct Terms {
+    pub values: Vec<f64>,
+    pub grad: Option<Vec<f64>>,
+    pub row_weights: Option<Vec<f64>>,
+    pub guard: Guard,
+}
+
+/// A loss with its params read and checked.
+pub(crate) trait Loss: Send + Sync + std::fmt::Debug {
+    fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError>;
+}
+
+/// The loss value: a number (`mean`, `sum`) or the terms (`none`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LossValue {
+    Scalar(f64),
+    /// Elementwise: shaped like `predictions`; per-row: flat `[m]`.
+    Terms(Array),
+}
+
+impl LossValue {
+    /// The scalar, or the sum of the terms (`none` reports terms; their sum is the
+    /// objective whose gradient is reported).
+    pub fn total(&self) -> f64 {
+        match self {
+            LossValue::Scalar(x) => *x,
+            LossValue::Terms(a) => super::numeric::accurate_sum(a.data()),
+        }
+    }
+}
+
+/// The result of [`LossSpec::evaluate`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossResult {
+    pub loss: LossValue,
+    pub count: usize,
+    /// d(reduced loss)/d(predictions) (for `none`: of the sum), shaped like `predictions`.
+    pub gradient: Option<Array>,
+    pub guard: Guard,
+}
+
+/// A kind with its params parsed: evaluate it on any number of inputs.
+#[derive(Debug)]
+pub struct LossSpec {
+    kind: LossKind,
+    from_logits: bool,
+    loss: Box<dyn Loss>,
+}
+
+impl LossSpec {
+    /// Reads `params` for `kind` (unknown names and out-of-range values are errors at
+    /// `/params/...`) and checks that `from_logits` applies to it.
+    pub fn new(kind: LossKind, params: &Params, from_logits: bool) -> Result<Self, ComputeError> {
+        if from_logits && !kind.info().from_logits {
+            let with: Vec<&str> = LossKind::ALL
+                .into_iter()
+                .filter(|k| k.info().from_logits)
+                .map(|k| k.name())
+                .collect();
+            return Err(ComputeError::invalid(
+                "/from_logits",
+                format!(
+                    "{} has no logits form; from_logits applies to {}",
+                    kind.name(),
+                    with.join(", ")
+                ),
+            ));
+        }
+        Ok(LossSpec {
+            kind,
+            from_logits,
+            loss: kind.build(params)?,
+        })
+    }
+
+    pub fn kind(&self) -> LossKind {
+        self.kind
+    }
+
+    pub fn from_logits(&self) -> bool {
+        self.from_logits
+    }
+
+    /// Evaluate on `predictions` / `targets`: the loss reduced by `reduction` with
+    /// optional `weights`, and d(loss)/d(predictions) when `want_gradient`.
+    pub fn evaluate(
+        &self,
+        predictions: &Array,
+        targets: &Array,
+        reduction: Reduction,
+        weights: Option<&[f64]>,
+        want_gradient: bool,
+    ) -> Result<LossResult, ComputeError> {
+        let shape = predictions.shape();
+        check_not_empty(predictions, "predictions")?;
+        check_not_empty(targets, "targets")?;
+        let indices = self.index_targets(predictions, targets)?;
+        let per = self.kind.per();
+        if let Some(w) = weights {
+            reduction::check_weights(w, shape, per)?;
+        }
+        let count = match per {
+            Per::Element => predictions.len(),
+            Per::Row => predictions.rows(),
+        };
+        let mut terms = Terms {
+            values: vec![0.0; count],
+            grad: want_gradient.then(|| vec![0.0; predictions.len()]),
+            row_weights: None,
+            guard: Guard::default(),
+        };
+        let input = Input {
+            predictions,
+            targets,
+            indices: indices.as_deref(),
+            from_logits: self.from_logits,
+        };
+        self.loss.eval(&input, &mut terms)?;
+        check_finite_terms(&terms, shape, per)?;
+        let guard = terms.guard;
+        let reduced = reduction::reduce(terms, shape, per, reduction, weights)?;
+        if let LossValue::Scalar(x) = reduced.loss
+            && !x.is_finite()
+        {
+            return Err(ComputeError::invalid(
+                "/predictions",
+                "the reduced loss overflows f64",
+            ));
+        }
+        if let Some(g) = &reduced.gradient
+            && let Some(i) = g.iter().position(|x| !x.is_finite())
+        {
+            return Err(ComputeError::invalid(
+                predictions.pointer("predictions", i),
+                "the gradient overflows f64 here",
+            ));
+        }
+        Ok(LossResult {
+            loss: reduced.loss,
+            count: reduced.count,
+            gradient: reduced.gradient.map(|g| Array::from_shape(g, shape)),
+            guard,
+        })
+    }
+
+    /// `Some(indices)` when targets are one class index per row; `None` when targets
+    /// have the predictions' shape; an error otherwise.
+    fn index_targets(
+        &self,
+        predictions: &Array,
+        targets: &Array,
+    ) -> Result<Option<Vec<usize>>, ComputeError> {
+        if targets.shape() == predictions.shape() {
+            return Ok(None);
+        }
+        let rows = predictions.rows();
+        if self.kind.accepts_indices() && !targets.is_matrix() && targets.len() == rows {
+            let k = predictions.cols();
+            return targets
+                .data()
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| {
+                    if t.fract() == 0.0 && t >= 0.0 && t < k as f64 {
+                        Ok(t as usize)
+                    } else {
+                        Err(ComputeError::invalid(
+                            format!("/targets/{i}"),
+                            format!("class index must be an integer in [0, {}]; got {t}", k - 1),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some);
+        }
+        let also = if self.kind.accepts_indices() {
+            format!(" (or {rows} class indices, one per row)")
+        } else {
+            String::new()
+        };
+        Err(ComputeError::invalid(
+            "/targets",
+            format!(
+                "targets have shape {} but predictions have shape {}; they must match{also}",
+                targets.shape().describe(),
+                predictions.shape().describe()
+            ),
+        ))
+    }
+}
+
+fn check_not_empty(a: &Array, field: &str) -> Result<(), ComputeError> {
+    if a.is_empty() {
+        Err(ComputeError::invalid(
+            format!("/{field}"),
+            format!("{field} must not be empty"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Non-finite terms or gradient elements never escape: they become an error naming the
+/// element (or the row, for per-row kinds).
+fn check_finite_terms(t: &Terms, shape: Shape, per: Per) -> Result<(), ComputeError> {
+    if let Some(i) = t.values.iter().position(|x| !x.is_finite()) {
+        let field = match per {
+            Per::Element => super::array::element_pointer(shape, "predictions", i),
+            Per::Row => super::array::row_pointer(shape, "predictions", i),
+        };
+        return Err(ComputeError::invalid(
+            field,
+            "the loss is not finite here (the value overflows f64)",
+        ));
+    }
+    if let Some(g) = &t.grad
+        && let Some(i) = g.iter().position(|x| !x.is_finite())
+    {
+        return Err(ComputeError::invalid(
+            super::array::element_pointer(shape, "predictions", i),
+            "the gradient is not finite here",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers the loss files share.
+
+/// Runs `f(a, y) -> (term, d term/da)` over every element (elementwise kinds).
+#[inline]
+pub(crate) fn elementwise(
+    x: &Input<'_>,
+    out: &mut Terms,
+    mut f: impl FnMut(f64, f64) -> (f64, f64),
+) {
+    let a = x.predictions.data();
+    let y = x.targets.data();
+    match &mut out.grad {
+        Some(g) => {
+            for (((l, d), &a), &y) in out.values.iter_mut().zip(g.iter_mut()).zip(a).zip(y) {
+                (*l, *d) = f(a, y);
+            }
+        }
+        None => {
+            for ((l, &a), &y) in out.values.iter_mut().zip(a).zip(y) {
+                *l = f(a, y).0;
+            }
+        }
+    }
+}
+
+/// Reads params with the kind's specs; `finish()` rejects unknown names.
+pub(crate) fn reader<'a>(
+    params: &'a Params,
+    info: &'static KindInfo,
+) -> super::params::ParamReader<'a> {
+    super::params::ParamReader::new(params, "/params", info.name, info.params)
+}
+
+/// Every element of `arr` in [0, 1]; else an error at that element.
+pub(crate) fn check_unit_interval(arr: &Array, field: &str) -> Result<(), ComputeError> {
+    match arr.data().iter().position(|&v| !(0.0..=1.0).contains(&v)) {
+        None => Ok(()),
+        Some(i) => Err(ComputeError::invalid(
+            arr.pointer(field, i),
+            format!("probabilities must lie in [0, 1]; got {}", arr.data()[i]),
+        )),
+    }
+}
+
+/// Distribution rows: each row of `arr` sums to 1 within 1e−6 (not renormalised).
+pub(crate) fn check_rows_sum_to_one(arr: &Array, field: &str) -> Result<(), ComputeError> {
+    for (r, row) in arr.row_iter().enumerate() {
+        let s = super::numeric::accurate_sum(row);
+        if (s - 1.0).abs() > 1e-6 {
+            return Err(ComputeError::invalid(
+                arr.row_pointer(field, r),
+                format!("row {r} sums to {s}, not 1 (within 1e-6); it is not renormalised"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `params.log_base`: value and gradient are divided by ln(base) (1 when absent).
+pub(crate) fn log_base_divisor(base: Option<f64>) -> f64 {
+    base.map_or(1.0, f64::ln)
+}
+
+/// The `log_base` parameter spec, shared by every kind that has it.
+pub(crate) const LOG_BASE: ParamSpec = ParamSpec {
+    name: "log_base",
+    default: super::params::ParamDefault::None,
+    min: super::params::Limit::excl(1.0),
+    max: None,
+    description: "Base of the logarithm (natural log when absent); value and gradient are divided by ln(base). Must be > 1.",
+};
+
+/// The `epsilon` clip spec (bce, cross_entropy, focal): Keras' clip to [eps, 1 − eps].
+pub(crate) const EPSILON_CLIP: ParamSpec = ParamSpec {
+    name: "epsilon",
+    default: super::params::ParamDefault::None,
+    min: super::params::Limit::excl(0.0),
+    max: super::params::Limit::excl(0.5),
+    description: "When set, predictions are clipped to [epsilon, 1 - epsilon] first (Keras); the gradient is 0 where the clip moved a value. Off by default.",
+};
+
+#[cfg(test)]
+pub(crate) mod testing;
