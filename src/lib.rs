@@ -2,4 +2,8 @@
 //!
 //! `compute` is the pure, synchronous f64 core; `api` (HTTP) translates JSON to it.
 
+pub mod api;
 pub mod compute;
+pub mod plot;
+
+pub use api::{AppState, Config, app};

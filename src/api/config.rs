@@ -1,0 +1,117 @@
+//! `Config` from flags and `LOSSLAB_*` environment variables (API.md, "Limits"), read
+//! once at start-up. The only place that reads the environment.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// losslab: loss functions, their gradients and gradient-descent training runs over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "losslab", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Print the OpenAPI document (the same as GET /openapi.json and openapi/openapi.json).
+    Openapi,
+    /// Exit 0 iff GET /healthz on the configured address answers 200 within 2 s
+    /// (for container health checks; needs no shell tools).
+    Healthcheck,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Every setting of API.md's Limits table, by flag or env.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Listen address.
+    #[arg(long, env = "LOSSLAB_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    pub addr: SocketAddr,
+    /// Largest request body in bytes (after gzip decoding) → 413.
+    #[arg(long, env = "LOSSLAB_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+    /// Largest `max_iterations` of /train → 422.
+    #[arg(long, env = "LOSSLAB_MAX_ITERATIONS", default_value_t = 1_000_000, global = true)]
+    pub max_iterations: u64,
+    /// Most trace rows a /train may produce (⌊N/k⌋ + 2, checked before work) → 422.
+    #[arg(long, env = "LOSSLAB_MAX_TRACE_ROWS", default_value_t = 100_000, global = true)]
+    pub max_trace_rows: u64,
+    /// Most numbers in a trace (rows × numbers per row) → 422.
+    #[arg(long, env = "LOSSLAB_MAX_TRACE_NUMBERS", default_value_t = 10_000_000, global = true)]
+    pub max_trace_numbers: u64,
+    /// Wall time of one computation in seconds → 503, and the work stops.
+    #[arg(long, env = "LOSSLAB_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub timeout_secs: u64,
+    /// Heavy computations at once (default: the number of cores).
+    #[arg(long, env = "LOSSLAB_MAX_CONCURRENCY", global = true)]
+    pub max_concurrency: Option<usize>,
+    /// Heavy computations waiting for a slot; beyond it → 503.
+    #[arg(long, env = "LOSSLAB_QUEUE", default_value_t = 1024, global = true)]
+    pub queue: usize,
+    /// Requests per second per client IP (0 = off) → 429 with Retry-After.
+    #[arg(long, env = "LOSSLAB_RATE_LIMIT_PER_IP", default_value_t = 0, global = true)]
+    pub rate_limit_per_ip: u32,
+    /// Allowed CORS origins, comma-separated, or `*` (any origin, no credentials).
+    #[arg(long, env = "LOSSLAB_CORS_ORIGINS", default_value = "*", global = true)]
+    pub cors_origins: String,
+    /// On SIGTERM: seconds /readyz answers 503 while still serving, before draining.
+    #[arg(long, env = "LOSSLAB_SHUTDOWN_DELAY_SECS", default_value_t = 5, global = true)]
+    pub shutdown_delay_secs: u64,
+    /// Then: seconds in-flight requests may take to finish.
+    #[arg(long, env = "LOSSLAB_GRACE_SECS", default_value_t = 35, global = true)]
+    pub grace_secs: u64,
+    /// Log format.
+    #[arg(long, env = "LOSSLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Development only: serve the playground from this directory instead of the
+    /// copy embedded in the binary.
+    #[arg(long, env = "LOSSLAB_STATIC_DIR", hide = true, global = true)]
+    pub static_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Heavy computations allowed at once: the flag, or the number of cores.
+    pub fn concurrency(&self) -> usize {
+        self.max_concurrency
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            })
+            .max(1)
+    }
+}
+
+impl Default for Config {
+    /// The defaults of API.md's Limits table (as if no flag or env were given).
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 * 1024 * 1024,
+            max_iterations: 1_000_000,
+            max_trace_rows: 100_000,
+            max_trace_numbers: 10_000_000,
+            timeout_secs: 30,
+            max_concurrency: None,
+            queue: 1024,
+            rate_limit_per_ip: 0,
+            cors_origins: "*".into(),
+            shutdown_delay_secs: 5,
+            grace_secs: 35,
+            log_format: LogFormat::Text,
+            static_dir: None,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! HTTP only: JSON in → compute call → JSON out. Config, state, the router and its
+//! layers, problem+json errors, our extractor, wire shapes, the OpenAPI document.
+
+pub mod app;
+pub mod config;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod state;
+pub mod wire;
+
+pub use app::app;
+pub use config::Config;
+pub use state::AppState;

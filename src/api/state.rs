@@ -1,0 +1,207 @@
+//! `AppState`: the limits and shared handles a request needs — config, readiness,
+//! metrics, the heavy-work limiter and the rate limiter. No compute state: the service
+//! is stateless, so any replica answers any request the same way.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::config::Config;
+use super::metrics::Metrics;
+use super::problem::ApiError;
+use crate::compute::{Cancel, ComputeError, ErrorKind};
+
+/// Bodies at most this large are parsed and computed on the async runtime at once
+/// (microseconds of work); larger ones, and every /train, go to the blocking pool
+/// under the concurrency limit.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// False from SIGTERM on: /readyz answers 503.
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+    pub heavy: Arc<HeavyLimiter>,
+    pub rate: Option<Arc<RateLimiter>>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        let heavy = Arc::new(HeavyLimiter::new(config.concurrency(), config.queue));
+        let rate = (config.rate_limit_per_ip > 0)
+            .then(|| Arc::new(RateLimiter::new(config.rate_limit_per_ip)));
+        AppState {
+            config: Arc::new(config),
+            ready: Arc::new(AtomicBool::new(true)),
+            metrics: Arc::new(Metrics::default()),
+            heavy,
+            rate,
+        }
+    }
+
+    /// Runs `work` with a [`Cancel`] carrying the time limit: at once for small work,
+    /// else on the blocking pool under the heavy-work limit. Past the limit the answer
+    /// is a 503 and the cancel flag tells the work to stop; a client that goes away
+    /// drops this future, which sets the flag too.
+    pub async fn compute<T, F>(&self, heavy: bool, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Cancel) -> Result<T, ApiError> + Send + 'static,
+    {
+        let secs = self.config.timeout_secs;
+        if !heavy {
+            return work(&Cancel::none()).map_err(|e| timed_out(e, secs));
+        }
+        let permit = self.heavy.acquire().await?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let flag = Arc::new(AtomicBool::new(false));
+        let _stop_on_drop = SetOnDrop(flag.clone());
+        let cancel = Cancel::new(Some(deadline), Some(flag.clone()));
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit; // the slot is free only when the work has really stopped
+            work(&cancel)
+        });
+        match tokio::time::timeout_at(deadline.into(), task).await {
+            Ok(Ok(result)) => result.map_err(|e| timed_out(e, secs)),
+            Ok(Err(join)) => Err(ApiError::Internal(format!("computation failed: {join}"))),
+            Err(_) => {
+                flag.store(true, Ordering::Relaxed);
+                Err(ApiError::TimedOut(secs))
+            }
+        }
+    }
+
+    /// A heavy-work permit and a cancel with the time limit, for work the caller spawns
+    /// itself (NDJSON streaming).
+    pub async fn heavy_slot(&self) -> Result<(OwnedSemaphorePermit, Instant), ApiError> {
+        let permit = self.heavy.acquire().await?;
+        Ok((
+            permit,
+            Instant::now() + Duration::from_secs(self.config.timeout_secs),
+        ))
+    }
+}
+
+/// Deadline errors from compute carry the configured limit into the problem.
+fn timed_out(e: ApiError, secs: u64) -> ApiError {
+    match e {
+        ApiError::TimedOut(_) => ApiError::TimedOut(secs),
+        other => other,
+    }
+}
+
+/// Maps a compute error, giving deadline errors the configured limit.
+pub fn compute_error(e: ComputeError, secs: u64) -> ApiError {
+    match e.kind {
+        ErrorKind::DeadlineExceeded => ApiError::TimedOut(secs),
+        _ => e.into(),
+    }
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// At most `concurrency` heavy computations at once and `queue` waiting; beyond → 503.
+pub struct HeavyLimiter {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    queue: usize,
+}
+
+impl HeavyLimiter {
+    pub fn new(concurrency: usize, queue: usize) -> Self {
+        HeavyLimiter {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            waiting: AtomicUsize::new(0),
+            queue,
+        }
+    }
+
+    pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::Overloaded);
+        }
+        let r = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        r.map_err(|_| ApiError::Unavailable("the service is shutting down".into()))
+    }
+
+    /// Heavy computations running now.
+    pub fn running(&self, concurrency: usize) -> usize {
+        concurrency.saturating_sub(self.slots.available_permits())
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// A token bucket per client IP: `rate` requests per second, bursts up to `rate`.
+pub struct RateLimiter {
+    rate: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(rate: u32) -> Self {
+        RateLimiter {
+            rate: f64::from(rate),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok` to proceed, or `Err(seconds to wait)`.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, t)| now.duration_since(*t) < Duration::from_secs(10));
+        }
+        let (tokens, last) = map.entry(ip).or_insert((self.rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_rate_then_refuses() {
+        let r = RateLimiter::new(2);
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        assert!(r.check(ip).is_ok());
+        assert!(r.check(ip).is_ok());
+        assert_eq!(r.check(ip), Err(1));
+        let other: IpAddr = [127, 0, 0, 2].into();
+        assert!(r.check(other).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_queue_overflows_into_overloaded() {
+        let l = Arc::new(HeavyLimiter::new(1, 0));
+        let _held = l.acquire().await.unwrap();
+        assert!(matches!(l.acquire().await, Err(ApiError::Overloaded)));
+    }
+}

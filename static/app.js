@@ -1,0 +1,1 @@
+// placeholder: the playground lands from its branch
