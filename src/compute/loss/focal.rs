@@ -25,7 +25,7 @@ use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 pub(super) const INFO: KindInfo = KindInfo {
     name: "focal",
     formula: "alpha_t bce(a, y) (1 - p_t)^gamma, p_t = a y + (1 - a)(1 - y), alpha_t = alpha y + (1 - alpha)(1 - y); from_logits: a = sigmoid(z)",
-    derivative: "alpha_t (bce'(a, y) (1 - p_t)^gamma + gamma (1 - p_t)^(gamma - 1) (1 - 2y) bce(a, y)), bce' = -y / max(a, 1e-12) + (1 - y) / max(1 - a, 1e-12); from_logits: times sigmoid'(z), with bce' sigma(z) (1 - sigma(z)) = sigmoid(z) - y",
+    derivative: "alpha_t (bce' u^gamma + gamma u^(gamma - 1) (1 - 2y) bce), u = 1 - p_t, bce' = -y / max(a, 1e-12) + (1 - y) / max(1 - a, 1e-12); from_logits (d/dz): bce' = sigmoid(z) - y and (1 - 2y) times sigmoid(z) (1 - sigmoid(z))",
     per: Per::Element,
     params: &[GAMMA, ALPHA, EPSILON_CLIP, LOG_BASE],
     from_logits: true,
