@@ -1,0 +1,3 @@
+mod compute_purity;
+mod losses_reference;
+mod properties;
