@@ -1,31 +1,455 @@
-//! `cross_entropy`: PLACEHOLDER — to be written (see API.md's table).
+//! `cross_entropy`: categorical cross-entropy per row, on probabilities or (`from_logits`)
+//! on logits; also the class-weight handling `nll` shares.
+//!
+//! term  l = −Σ_k w_k·y'_k·ln a_k, y' = (1 − s)·y + s/K, each ln clamped at −100
+//! dl/da_k = −w_k·y'_k / max(a_k, 1e−12)
+//! from_logits: l = −Σ_k w_k·y'_k·log_softmax(z)_k (log-sum-exp, no clamp)
+//!         dl/dz_k = softmax(z)_k·Σ_j w_j·y'_j − w_k·y'_k
+//! As torch.nn.functional.cross_entropy (logits; probability targets allowed) and
+//! nll_loss(log a) on probabilities. `targets` are probability rows or one class index
+//! per row (then y is one-hot). `class_weights` w make the row weight
+//! r_i = Σ_k w_k·y_ik with the raw targets (w[target] for indices), by which `mean`
+//! divides, so index and one-hot targets agree (API.md). `epsilon` clips a to
+//! [eps, 1 − eps] first (Keras; gradient 0 where it moved a); `log_base` divides value
+//! and gradient by ln(base).
 
-use super::{Input, KindInfo, Loss, Per, Terms};
+use super::bce::clip_to_epsilon;
+use super::{
+    EPSILON_CLIP, GUARD_EPSILON_CLIP, GUARD_GRAD_FLOOR, GUARD_LOG_CLAMP, Guard, Input, KindInfo,
+    LOG_BASE, Loss, Per, Terms, check_rows_sum_to_one, check_unit_interval, log_base_divisor,
+    reader,
+};
 use crate::compute::error::ComputeError;
-use crate::compute::params::Params;
+use crate::compute::numeric::{
+    GRAD_FLOOR, accurate_sum, accurate_sum_iter, clamped_ln, log_sum_exp,
+};
+use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
 pub(super) const INFO: KindInfo = KindInfo {
     name: "cross_entropy",
-    formula: "",
-    derivative: "",
+    formula: "-sum_k w_k y'_k log a_k per row, y' = (1 - s) y + s/K; from_logits: log a = log_softmax(z)",
+    derivative: "-w_k y'_k / max(a_k, 1e-12); from_logits: softmax(z)_k sum_j w_j y'_j - w_k y'_k",
     per: Per::Row,
-    params: &[],
-    from_logits: false,
-    guards: &[],
+    params: &[LABEL_SMOOTHING, CLASS_WEIGHTS, EPSILON_CLIP, LOG_BASE],
+    from_logits: true,
+    guards: &[GUARD_LOG_CLAMP, GUARD_GRAD_FLOOR, GUARD_EPSILON_CLIP],
+};
+
+const LABEL_SMOOTHING: ParamSpec = ParamSpec {
+    name: "label_smoothing",
+    default: ParamDefault::Number(0.0),
+    min: Limit::incl(0.0),
+    max: Limit::incl(1.0),
+    description: "s: targets become (1 - s) y + s/K (torch's label_smoothing). In [0, 1].",
+};
+
+/// `class_weights` (cross_entropy, nll): one weight per class.
+pub(super) const CLASS_WEIGHTS: ParamSpec = ParamSpec {
+    name: "class_weights",
+    default: ParamDefault::None,
+    min: Limit::incl(0.0),
+    max: None,
+    description: "One weight w_k >= 0 per class (column), torch's weight. A row's weight is r_i = sum_k w_k y_ik with the raw targets (w[target] for class indices); mean divides by sum r_i (torch divides by m for probability targets; we don't).",
 };
 
 #[derive(Debug)]
-struct Placeholder;
-
-pub(super) fn build(_params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    Err(ComputeError::invalid(
-        "/loss",
-        "cross_entropy is not implemented yet",
-    ))
+struct CrossEntropy {
+    smoothing: f64,
+    class_weights: Option<Vec<f64>>,
+    epsilon: Option<f64>,
+    /// ln(log_base), 1 for the natural log.
+    divisor: f64,
 }
 
-impl Loss for Placeholder {
-    fn eval(&self, _x: &Input<'_>, _out: &mut Terms) -> Result<(), ComputeError> {
+pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
+    let r = reader(params, &INFO);
+    let smoothing = r.number("label_smoothing")?;
+    let class_weights = r.opt_list("class_weights")?;
+    let epsilon = r.opt_number("epsilon")?;
+    let divisor = log_base_divisor(r.opt_number("log_base")?);
+    r.finish()?;
+    Ok(Box::new(CrossEntropy {
+        smoothing,
+        class_weights,
+        epsilon,
+        divisor,
+    }))
+}
+
+/// `class_weights` must hold one weight per column of `predictions`.
+pub(super) fn check_class_weights(w: Option<&[f64]>, k: usize) -> Result<(), ComputeError> {
+    match w {
+        Some(w) if w.len() != k => Err(ComputeError::invalid(
+            "/params/class_weights",
+            format!(
+                "class_weights has {} entries but predictions have {k} classes (columns)",
+                w.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Target rows sent as numbers must be distributions; class indices are already checked.
+pub(super) fn check_target_rows(x: &Input<'_>) -> Result<(), ComputeError> {
+    if x.indices.is_none() {
+        check_unit_interval(x.targets, "targets")?;
+        check_rows_sum_to_one(x.targets, "targets")?;
+    }
+    Ok(())
+}
+
+/// Row i's raw target for class k: one-hot for class indices, else the targets as sent.
+pub(super) fn raw_target(x: &Input<'_>, i: usize, k: usize) -> f64 {
+    match x.indices {
+        Some(t) => f64::from(u8::from(t[i] == k)),
+        None => x.targets.row(i)[k],
+    }
+}
+
+/// The row weights r_i = Σ_k w_k·y_ik (w[target] for class indices).
+pub(super) fn row_weights(x: &Input<'_>, w: &[f64]) -> Vec<f64> {
+    (0..x.predictions.rows())
+        .map(|i| accurate_sum_iter(w.iter().enumerate().map(|(k, wk)| wk * raw_target(x, i, k))))
+        .collect()
+}
+
+impl CrossEntropy {
+    /// −Σ c_k·ln a_k on a probability row, and its gradient into `grad`.
+    fn probability_row(
+        &self,
+        a: &[f64],
+        coef: &[f64],
+        grad: Option<&mut [f64]>,
+        guard: &mut Guard,
+    ) -> f64 {
+        let l = accurate_sum_iter(a.iter().zip(coef).map(|(&a, &c)| {
+            let (a, moved) = clip_to_epsilon(a, self.epsilon);
+            guard.epsilon_clip |= moved;
+            let (ln_a, clamped) = clamped_ln(a);
+            guard.log_clamp |= clamped && c != 0.0;
+            c * -ln_a
+        }));
+        if let Some(g) = grad {
+            for ((g, &a), &c) in g.iter_mut().zip(a).zip(coef) {
+                let (a, moved) = clip_to_epsilon(a, self.epsilon);
+                *g = if moved || c == 0.0 {
+                    0.0
+                } else {
+                    guard.grad_floor |= a < GRAD_FLOOR;
+                    -c / a.max(GRAD_FLOOR) / self.divisor
+                };
+            }
+        }
+        l
+    }
+
+    /// −Σ c_k·log_softmax(z)_k on a logit row, and its gradient into `grad`.
+    fn logit_row(&self, z: &[f64], coef: &[f64], grad: Option<&mut [f64]>) -> f64 {
+        let lse = log_sum_exp(z);
+        // −log_softmax(z)_k = lse − z_k ≥ 0
+        let l = accurate_sum_iter(z.iter().zip(coef).map(|(&z, &c)| c * (lse - z)));
+        if let Some(g) = grad {
+            let total = accurate_sum(coef);
+            for ((g, &z), &c) in g.iter_mut().zip(z).zip(coef) {
+                *g = ((z - lse).exp() * total - c) / self.divisor;
+            }
+        }
+        l
+    }
+}
+
+impl Loss for CrossEntropy {
+    fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError> {
+        let k = x.predictions.cols();
+        check_class_weights(self.class_weights.as_deref(), k)?;
+        check_target_rows(x)?;
+        if !x.from_logits {
+            check_unit_interval(x.predictions, "predictions")?;
+            check_rows_sum_to_one(x.predictions, "predictions")?;
+        }
+        if let Some(w) = &self.class_weights {
+            out.row_weights = Some(row_weights(x, w));
+        }
+        let s = self.smoothing;
+        let mut guard = Guard::default();
+        let mut coef = vec![0.0; k];
+        for (i, row) in x.predictions.row_iter().enumerate() {
+            for (c, slot) in coef.iter_mut().enumerate() {
+                let y = (1.0 - s) * raw_target(x, i, c) + s / k as f64;
+                *slot = self.class_weights.as_ref().map_or(1.0, |w| w[c]) * y;
+            }
+            let grad = out.grad.as_mut().map(|g| &mut g[i * k..(i + 1) * k]);
+            let l = if x.from_logits {
+                self.logit_row(row, &coef, grad)
+            } else {
+                self.probability_row(row, &coef, grad, &mut guard)
+            };
+            out.values[i] = l / self.divisor;
+        }
+        out.guard.merge(guard);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kl_div::tests::fd_check_rows;
+    use super::super::testing::*;
+    use super::super::{Guard, LossKind, LossValue};
+    use crate::compute::array::Array;
+    use crate::compute::params::{ParamValue, Params};
+    use crate::compute::reduction::Reduction;
+
+    const CE: LossKind = LossKind::CrossEntropy;
+
+    fn with_class_weights(w: &[f64], more: &[(&str, f64)]) -> Params {
+        let mut v = vec![("class_weights".to_string(), ParamValue::Numbers(w.to_vec()))];
+        v.extend(
+            more.iter()
+                .map(|(n, x)| (n.to_string(), ParamValue::Number(*x))),
+        );
+        Params::new(v)
+    }
+
+    fn terms(r: &crate::compute::loss::LossResult) -> Vec<f64> {
+        match &r.loss {
+            LossValue::Terms(t) => t.data().to_vec(),
+            LossValue::Scalar(_) => panic!("expected terms"),
+        }
+    }
+
+    fn probs() -> Array {
+        rows(&[&[0.7, 0.2, 0.1], &[0.1, 0.3, 0.6]])
+    }
+
+    #[test]
+    fn matches_torch_nll_of_log_probabilities_with_index_or_one_hot_targets() {
+        // torch: nll_loss(log(a), tensor([0, 2])) = (-ln 0.7 - ln 0.6)/2 (mpmath);
+        // grad -1/(2 a_t) at the targets, 0 elsewhere
+        let idx = Array::flat(vec![0.0, 2.0]);
+        let hot = rows(&[&[1.0, 0.0, 0.0], &[0.0, 0.0, 1.0]]);
+        for y in [&idx, &hot] {
+            let (l, g) = mean(CE, &Params::default(), &probs(), y);
+            close(l, 0.4337502838523616);
+            close(g[0], -0.7142857142857143);
+            close(g[5], -0.8333333333333334);
+            assert_eq!([g[1], g[2], g[3], g[4]], [0.0; 4]);
+        }
+    }
+
+    #[test]
+    fn class_weights_divide_the_mean_by_the_row_weights() {
+        // torch: nll_loss(log(a), tensor([0, 2]), weight=tensor([1., 2., 0.5]))
+        // = (1·(-ln 0.7) + 0.5·(-ln 0.6)) / (1 + 0.5) (mpmath)
+        let p = with_class_weights(&[1.0, 2.0, 0.5], &[]);
+        let idx = Array::flat(vec![0.0, 2.0]);
+        let hot = rows(&[&[1.0, 0.0, 0.0], &[0.0, 0.0, 1.0]]);
+        for y in [&idx, &hot] {
+            let r = eval(CE, &p, false, &probs(), y, Reduction::Mean, None).unwrap();
+            close(r.loss.total(), 0.4080585038811519);
+            // with sample weights s = [3, 1]: (3·1·(-ln 0.7) + 1·0.5·(-ln 0.6)) / (3·1 + 1·0.5)
+            let r = eval(
+                CE,
+                &p,
+                false,
+                &probs(),
+                y,
+                Reduction::Mean,
+                Some(&[3.0, 1.0]),
+            )
+            .unwrap();
+            close(r.loss.total(), 0.37869646962834075);
+            // sum and none carry the class weighting without a denominator
+            let r = eval(CE, &p, false, &probs(), y, Reduction::None, None).unwrap();
+            let t = terms(&r);
+            close(t[0], -(0.7f64.ln()));
+            close(t[1], -0.5 * 0.6f64.ln());
+        }
+        // rows whose class weights are all 0 leave the mean undefined
+        let p = with_class_weights(&[0.0, 1.0, 0.0], &[]);
+        let e = eval(CE, &p, false, &probs(), &idx, Reduction::Mean, None).unwrap_err();
+        assert_eq!(e.field, "/params/class_weights");
+    }
+
+    #[test]
+    fn class_weights_need_one_weight_per_class() {
+        let p = with_class_weights(&[1.0, 2.0], &[]);
+        let y = Array::flat(vec![0.0, 2.0]);
+        let e = eval(CE, &p, false, &probs(), &y, Reduction::Mean, None).unwrap_err();
+        assert_eq!(e.field, "/params/class_weights");
+    }
+
+    #[test]
+    fn label_smoothing_matches_torch() {
+        // torch: cross_entropy(z, tensor([2, 0]), label_smoothing=0.1) (mpmath log-softmax)
+        let z = rows(&[&[1.0, -0.5, 2.0], &[0.3, 0.3, -1.2]]);
+        let y = Array::flat(vec![2.0, 0.0]);
+        let p = params(&[("label_smoothing", 0.1)]);
+        let r = eval(CE, &p, true, &z, &y, Reduction::Mean, None).unwrap();
+        close(r.loss.total(), 0.6685609416805376);
+        // torch: cross_entropy(z, t, weight=tensor([1., 2., 0.5]), label_smoothing=0.1)
+        let p = with_class_weights(&[1.0, 2.0, 0.5], &[("label_smoothing", 0.1)]);
+        let r = eval(CE, &p, true, &z, &y, Reduction::Mean, None).unwrap();
+        close(r.loss.total(), 0.8318468262037387);
+        let g = r.gradient.unwrap().into_data();
+        let want = [
+            0.07362611306212063,
+            -0.02305779004248863,
+            -0.050568323019632,
+            -0.31734678580939196,
+            0.2604309919683858,
+            0.056915793841006146,
+        ];
+        for (g, w) in g.iter().zip(want) {
+            close(*g, w);
+        }
+    }
+
+    #[test]
+    fn logits_are_exact_at_800() {
+        // log_softmax([800, -800])[1] = -1600 exactly; the fused gradient is softmax(z) - y
+        let z = rows(&[&[800.0, -800.0], &[0.0, 0.0]]);
+        let y = Array::flat(vec![1.0, 0.0]);
+        let r = eval(CE, &Params::default(), true, &z, &y, Reduction::None, None).unwrap();
+        assert_eq!(terms(&r), vec![1600.0, std::f64::consts::LN_2]);
+        assert_eq!(r.gradient.unwrap().into_data(), vec![1.0, -1.0, -0.5, 0.5]);
+        assert_eq!(r.guard, Guard::default());
+    }
+
+    #[test]
+    fn log_base_2_gives_bits() {
+        // -log2(0.25) = 2 bits; d/da_1 = -1/(0.25 ln 2)
+        let a = Array::flat(vec![0.5, 0.25, 0.25]);
+        let y = Array::flat(vec![1.0]);
+        let (l, g) = mean(CE, &params(&[("log_base", 2.0)]), &a, &y);
+        close(l, 2.0);
+        close(g[1], -4.0 / std::f64::consts::LN_2);
+    }
+
+    #[test]
+    fn zero_probabilities_are_clamped_as_torch_only_where_they_count() {
+        // torch: nll_loss(log(tensor([[1., 0.]])).clamp(min=-100), tensor([1])) = 100;
+        // derivative -1/max(0, 1e-12) = -1e12
+        let a = Array::flat(vec![1.0, 0.0]);
+        let r = eval(
+            CE,
+            &Params::default(),
+            false,
+            &a,
+            &Array::flat(vec![1.0]),
+            Reduction::Mean,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.loss.total(), 100.0);
+        assert_eq!(r.gradient.unwrap().into_data(), vec![0.0, -1e12]);
+        assert!(r.guard.log_clamp && r.guard.grad_floor && !r.guard.epsilon_clip);
+        // the clamped ln 0 is multiplied by y = 0: exact 0, no guard
+        let r = eval(
+            CE,
+            &Params::default(),
+            false,
+            &a,
+            &Array::flat(vec![0.0]),
+            Reduction::Mean,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.loss.total(), 0.0);
+        assert_eq!(r.guard, Guard::default());
+    }
+
+    #[test]
+    fn epsilon_clips_and_zeroes_the_gradient_where_it_moved_a() {
+        // a = [0.5, 0.5, 0] clipped to [1e-7, 1 - 1e-7]: -ln 0.5 for class 0, grad -1/0.5
+        // there; the moved 0 has gradient 0 (and coefficient 0 anyway)
+        let a = Array::flat(vec![0.5, 0.5, 0.0]);
+        let y = Array::flat(vec![0.0]);
+        let (l, g) = mean(CE, &params(&[("epsilon", 1e-7)]), &a, &y);
+        close(l, std::f64::consts::LN_2);
+        assert_eq!(g, vec![-2.0, 0.0, 0.0]);
+        // a target class at 0 costs -ln(eps), not 100, and its gradient is 0
+        let a = Array::flat(vec![1.0, 0.0]);
+        let r = eval(
+            CE,
+            &params(&[("epsilon", 1e-7)]),
+            false,
+            &a,
+            &Array::flat(vec![1.0]),
+            Reduction::Mean,
+            None,
+        )
+        .unwrap();
+        close(r.loss.total(), -(1e-7f64.ln()));
+        assert_eq!(r.gradient.unwrap().into_data(), vec![0.0, 0.0]);
+        assert_eq!(
+            r.guard,
+            Guard {
+                epsilon_clip: true,
+                ..Guard::default()
+            }
+        );
+    }
+
+    #[test]
+    fn rows_that_are_not_distributions_are_named() {
+        let y = Array::flat(vec![0.0, 2.0]);
+        let bad = rows(&[&[0.7, 0.2, 0.1], &[0.1, 0.3, 0.5]]);
+        let e = eval(
+            CE,
+            &Params::default(),
+            false,
+            &bad,
+            &y,
+            Reduction::Mean,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "/predictions/1");
+        let bad_y = rows(&[&[0.5, 0.6, -0.1], &[0.0, 0.0, 1.0]]);
+        let e = eval(
+            CE,
+            &Params::default(),
+            false,
+            &probs(),
+            &bad_y,
+            Reduction::Mean,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "/targets/0/2");
+        let e = eval(
+            CE,
+            &Params::default(),
+            false,
+            &Array::flat(vec![1.2, -0.2]),
+            &Array::flat(vec![0.0]),
+            Reduction::Mean,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "/predictions/0");
+        // logits need not be a distribution
+        let z = rows(&[&[3.0, -1.0, 0.5], &[0.0, 2.0, 9.0]]);
+        assert!(eval(CE, &Params::default(), true, &z, &y, Reduction::Mean, None).is_ok());
+    }
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        let a = rows(&[&[0.5, 0.25, 0.25], &[0.125, 0.375, 0.5]]);
+        let soft = rows(&[&[0.25, 0.5, 0.25], &[0.0, 0.0, 1.0]]);
+        let idx = Array::flat(vec![1.0, 2.0]);
+        let z = rows(&[&[1.0, -0.5, 2.0], &[0.3, 0.3, -1.2]]);
+        let cw = with_class_weights(&[1.0, 2.0, 0.5], &[("label_smoothing", 0.2)]);
+        let base = params(&[("log_base", 10.0)]);
+        for red in Reduction::ALL {
+            for p in [&cw, &base] {
+                for y in [&soft, &idx] {
+                    fd_check(CE, p, true, &z, y, red, Some(&[0.5, 2.0]), 1e-6);
+                    fd_check_rows(CE, p, false, &a, y, red, Some(&[0.5, 2.0]), 1e-6);
+                }
+            }
+        }
     }
 }
