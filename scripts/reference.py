@@ -8,7 +8,10 @@ Regenerate the fixture (from the repository root):
 
 (or `python3 -m venv .venv && . .venv/bin/activate && pip install -r
 scripts/requirements-reference.txt && python3 scripts/reference.py >
-tests/fixtures/losses_reference.json`). The output is deterministic: a seeded RNG draws
+tests/fixtures/losses_reference.json`). `python3 scripts/reference.py --self-check`
+compares the reference's gradients with its own values by 50-digit central differences
+and lists where they differ (only kinks, clamps, floors, clips and the cosine norm clamp,
+where API.md's gradient is by definition not the derivative). The output is deterministic: a seeded RNG draws
 every input as a Python float (so it is exactly representable and written with repr),
 and every expected number is computed with mpmath at 50 significant digits and then
 rounded to the nearest f64 (through exact rationals, so subnormals round correctly).
@@ -1392,6 +1395,10 @@ def special_cases():
     c.append(M("hinge/all-ones", "hinge", [0.3, 2.0], [1.0, 1.0], reduction="mean"))
     c.append(M("focal/guard/clamp", "focal", [0.0, 0.5], [1.0, 0.0], reduction="none",
                note="BCE(0, 1) = 100 (clamped), gradient floor -1/1e-12"))
+    c.append(M("focal/guard/floor-zero-coefficient", "focal", [0.0, 1.0, 0.5], [0.0, 1.0, 0.5],
+               reduction="none",
+               note="ln 0 hits zero coefficients (no clamp guard); a = 0 and 1 - a = 0 are floored at "
+                    "1e-12 (literal reading, as bce); p_t = 1: loss 0, gradient 0"))
     c.append(M("focal/guard/epsilon-clip", "focal", [0.0001, 0.5, 0.99999], [1.0, 0.0, 1.0],
                params={"epsilon": 0.001, "gamma": 2.0}, reduction="none"))
     c.append(M("focal/gamma0-is-bce", "focal", [0.2, 0.7, 0.9], [0.0, 1.0, 0.5], params={"gamma": 0.0},
