@@ -1,10 +1,14 @@
-//! The integration test binary: the real router in-process and over real sockets.
+//! The integration test binary: the real router in-process and over real sockets, the
+//! compute core against committed reference fixtures, properties, and purity.
 
+mod compute_purity;
 mod errors;
 mod gradient_api;
 mod loss_api;
+mod losses_reference;
 mod openapi;
 mod ops;
+mod properties;
 mod socket;
 mod support;
 mod train_api;
