@@ -635,7 +635,6 @@ mod tests {
     // ---- fused pairs: these need the bce / cross_entropy / focal kinds ----
 
     #[test]
-    #[ignore = "needs bce/cross_entropy from the losses-b branch"]
     fn sigmoid_then_bce_gives_a_minus_y_times_the_reduction_scale() {
         let z = rows(&[&[0.3, -1.2], &[2.0, 0.0], &[-0.7, 4.0]]);
         let y = rows(&[&[1.0, 0.0], &[0.25, 1.0], &[0.0, 0.5]]);
@@ -670,7 +669,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs bce/cross_entropy from the losses-b branch"]
     fn softmax_then_cross_entropy_gives_a_minus_y_over_m() {
         let z = rows(&[&[0.3, -1.2, 2.0], &[0.5, -0.1, 0.7]]);
         let y = rows(&[&[0.0, 0.0, 1.0], &[0.2, 0.5, 0.3]]);
@@ -719,7 +717,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs bce/cross_entropy from the losses-b branch"]
     fn logits_of_800_give_exact_finite_results() {
         // sigmoid + bce: each term is softplus(800) = 800 (a clamped log would give 100);
         // a = [1, 0] exactly, dL/dz = (a − y)/2.
@@ -758,7 +755,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs bce/cross_entropy from the losses-b branch"]
     fn fused_and_chain_rule_paths_agree_for_moderate_logits() {
         let z = rows(&[&[0.3, -1.2, 2.0], &[0.5, -0.1, 0.7]]);
         let yb = rows(&[&[1.0, 0.0, 0.5], &[0.0, 1.0, 0.25]]);
@@ -807,7 +803,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs bce/cross_entropy from the losses-b branch"]
     fn fused_pairs_ignore_epsilon_for_the_loss_but_clip_d_predictions() {
         // a = σ(±3) ≈ 0.953 / 0.047: outside [0.1, 0.9], so the clip moves both
         let z = Array::flat(vec![3.0, -3.0]);
@@ -851,7 +846,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs bce/cross_entropy from the losses-b branch"]
     fn a_probability_outside_the_unit_interval_names_the_logit() {
         // tanh + bce is not fused: a = tanh(−1) < 0 fails the probability check
         let e = through_activation(
@@ -868,7 +862,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs focal from the losses-b branch"]
     fn sigmoid_then_focal_at_a_saturated_logit_stays_finite() {
         // σ(40) rounds to 1; with y = 1 and γ = 0.5 the probability form's
         // γ(1 − p_t)^(γ − 1) is infinite there, the logits form is not: the fused

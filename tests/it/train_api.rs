@@ -2,14 +2,16 @@
 
 use serde_json::json;
 
-use crate::support::{TestApp, textbook_neuron};
+use crate::support::{TestApp, close, textbook_neuron};
 
 #[tokio::test]
 async fn the_textbook_neuron_reproduces_the_book() {
     let r = TestApp::new().post_train(textbook_neuron()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
-    assert_eq!(v["trace"][0]["loss"], 0.08);
+    // the book's 0.08: σ(ln 9) = 0.8999999999999999 in f64 (as torch float64), so the
+    // state-0 loss is 0.07999999999999996; the next weight is the book's to the last bit
+    close(&v["trace"][0]["loss"], 0.08);
     assert_eq!(v["trace"][1]["weights"], json!([2.1900245773362195]));
     assert_eq!(v["iterations"], 287);
     assert_eq!(v["stop_reason"], "loss_below");

@@ -314,9 +314,11 @@ fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
     )?;
     let optimizer = match req.optimizer {
         None => Optimizer::Sgd,
+        // a bare string is named `/optimizer`; an object's kind `/optimizer/kind`
         Some(o) => Optimizer::parse(&o.kind, &o.fields, "/optimizer").map_err(|mut e| {
-            if o.bare && e.field == "/optimizer/kind" {
-                e.field = "/optimizer".into();
+            let unknown_kind = e.field == "/optimizer" || e.field == "/optimizer/kind";
+            if unknown_kind {
+                e.field = if o.bare { "/optimizer" } else { "/optimizer/kind" }.into();
             }
             e
         })?,
