@@ -8,3 +8,4 @@ mod ops;
 mod socket;
 mod support;
 mod train_api;
+mod train_reference;
