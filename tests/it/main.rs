@@ -12,3 +12,4 @@ mod properties;
 mod socket;
 mod support;
 mod train_api;
+mod train_reference;

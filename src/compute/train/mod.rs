@@ -1,1 +1,168 @@
-//! PLACEHOLDER (to be written): gradient descent on one dense layer (API.md, POST /train).
+//! Gradient descent on one dense layer (API.md, `POST /train`): z = X·W + b,
+//! a = act(z), the loss with `mean` reduction, one update per mini-batch.
+//!
+//! This module owns the training contract: what a valid run is ([`prepare`], which
+//! checks everything before any work), the loop in API.md's order ([`Prepared::run`]:
+//! evaluate state i on the whole training set, check the stop rules, sample the trace,
+//! update), and the shapes of what comes out. Its parts:
+//! - `prepare` — shapes, targets vs loss, activation vs loss, init, limits;
+//! - `layer` — the dense layer (forward, Xᵀ·dZ), the objective (loss and dL/dz from z:
+//!   allocation-free fast paths for the common pairs, else the loss module's
+//!   [`LossSpec`](crate::compute::LossSpec) and the activation's chain rule, or the
+//!   logits form for the fused pairs);
+//! - `optimizer` — torch.optim's update rules, state in and state out;
+//! - `batches` — mini-batch order and the seeded per-epoch shuffle (SplitMix64 +
+//!   Fisher–Yates; the algorithm is documented there and is part of the contract);
+//! - `run` — the loop, stop rules, divergence, trace sampling, cancellation.
+//!
+//! Notation: X is m × n (m samples, n features), targets are m × k (flat targets are
+//! m × 1 inside, reported back as flat), W is n × k, b has k entries. Inside, the
+//! parameters live in one vector θ = (W row-major, b) so that the optimizer works on
+//! one slice: the trainable part is W, plus b iff `use_bias`.
+
+mod batches;
+mod layer;
+mod optimizer;
+mod prepare;
+mod run;
+
+pub use batches::{Batches, SplitMix64};
+pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerInfo, OptimizerState};
+pub use prepare::{Prepared, check_activation_fits, prepare};
+
+use super::activation::Activation;
+use super::array::Array;
+use super::loss::LossKind;
+use super::params::Params;
+
+/// A `POST /train` request, parsed (names as API.md; the API layer fills defaults).
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    /// Flat `[m]` = m samples with one feature; matrix m × n.
+    pub inputs: Array,
+    /// Flat `[m]` | matrix m × k | (cross_entropy, nll) flat `[m]` of class indices.
+    pub targets: Array,
+    pub activation: Activation,
+    pub loss: LossKind,
+    pub params: Params,
+    pub init_weights: Option<Init>,
+    pub init_bias: Option<Init>,
+    pub use_bias: bool,
+    pub learning_rate: f64,
+    pub optimizer: Optimizer,
+    pub batch_size: Option<u64>,
+    pub seed: Option<u64>,
+    pub max_iterations: u64,
+    pub stop: StopRules,
+    pub trace_every: u64,
+}
+
+/// An initial value: a number broadcasts; weights `[n]` | `[n][k]` (also `[k]` when
+/// n = 1), bias `[k]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    Number(f64),
+    Array(Array),
+}
+
+/// The optional stop rules, each met when its value is strictly below the threshold.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StopRules {
+    pub loss_below: Option<f64>,
+    pub abs_error_below: Option<f64>,
+    pub gradient_norm_below: Option<f64>,
+}
+
+/// Server limits a run is checked against in [`prepare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainLimits {
+    pub max_iterations: u64,
+    pub max_trace_rows: u64,
+    pub max_trace_numbers: u64,
+}
+
+impl Default for TrainLimits {
+    /// API.md's defaults: 1 000 000 iterations, 100 000 trace rows, 10 000 000 numbers.
+    fn default() -> Self {
+        TrainLimits {
+            max_iterations: 1_000_000,
+            max_trace_rows: 100_000,
+            max_trace_numbers: 10_000_000,
+        }
+    }
+}
+
+/// The bias as reported: a number for flat targets, else one per output column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bias {
+    Scalar(f64),
+    Vector(Vec<f64>),
+}
+
+/// One state of the run, as a trace row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    pub iteration: u64,
+    pub loss: f64,
+    /// Flat `[n]` for flat targets, else n × k.
+    pub weights: Array,
+    pub bias: Bias,
+    pub gradient_weights: Array,
+    /// The computed dL/db, also when the bias is not trained.
+    pub gradient_bias: Bias,
+}
+
+/// The final state of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinalState {
+    pub iteration: u64,
+    pub weights: Array,
+    pub bias: Bias,
+    pub loss: f64,
+}
+
+/// Why the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    LossBelow,
+    AbsErrorBelow,
+    GradientNormBelow,
+    MaxIterations,
+    Diverged,
+}
+
+impl StopReason {
+    /// The API name (`"loss_below"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StopReason::LossBelow => "loss_below",
+            StopReason::AbsErrorBelow => "abs_error_below",
+            StopReason::GradientNormBelow => "gradient_norm_below",
+            StopReason::MaxIterations => "max_iterations",
+            StopReason::Diverged => "diverged",
+        }
+    }
+
+    /// Whether a stop rule was met.
+    pub fn converged(&self) -> bool {
+        matches!(
+            self,
+            StopReason::LossBelow | StopReason::AbsErrorBelow | StopReason::GradientNormBelow
+        )
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainResult {
+    /// The index of the final state.
+    pub iterations: u64,
+    pub converged: bool,
+    pub stop_reason: StopReason,
+    pub final_state: FinalState,
+    /// Empty from [`Prepared::run_streaming`] (the rows went to the sink).
+    pub trace: Vec<TraceRow>,
+}
+
+#[cfg(test)]
+mod tests;
