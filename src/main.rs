@@ -23,7 +23,10 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> ExitCode {
     init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("losslab: cannot start the runtime: {e}");
@@ -48,7 +51,11 @@ fn serve(config: Config) -> ExitCode {
             shutdown_signal().await;
             // unready at once; keep serving while load balancers notice
             ready.store(false, Ordering::Relaxed);
-            tracing::info!(delay, grace, "shutdown: /readyz is 503; serving for the delay");
+            tracing::info!(
+                delay,
+                grace,
+                "shutdown: /readyz is 503; serving for the delay"
+            );
             tokio::time::sleep(Duration::from_secs(delay)).await;
             tracing::info!("shutdown: draining in-flight requests");
             let _ = draining_tx.send(());
@@ -129,5 +136,9 @@ fn healthcheck(config: &Config) -> ExitCode {
         Ok(buf[..n].starts_with(b"HTTP/1.1 200"))
     })()
     .unwrap_or(false);
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

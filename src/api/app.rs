@@ -164,10 +164,9 @@ async fn problemize(req: Request, next: Next) -> Response {
     let fresh = err.into_response();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_ENCODING);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_JSON),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     let (_, body) = fresh.into_parts();
     Response::from_parts(parts, body)
 }
@@ -216,4 +215,3 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
     }
     next.run(req).await
 }
-

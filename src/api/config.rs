@@ -37,22 +37,47 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Listen address.
-    #[arg(long, env = "LOSSLAB_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub addr: SocketAddr,
     /// Largest request body in bytes (after gzip decoding) → 413.
     #[arg(long, env = "LOSSLAB_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
     /// Largest `max_iterations` of /train → 422.
-    #[arg(long, env = "LOSSLAB_MAX_ITERATIONS", default_value_t = 1_000_000, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_ITERATIONS",
+        default_value_t = 1_000_000,
+        global = true
+    )]
     pub max_iterations: u64,
     /// Most trace rows a /train may produce (⌊N/k⌋ + 2, checked before work) → 422.
-    #[arg(long, env = "LOSSLAB_MAX_TRACE_ROWS", default_value_t = 100_000, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_TRACE_ROWS",
+        default_value_t = 100_000,
+        global = true
+    )]
     pub max_trace_rows: u64,
     /// Most numbers in a trace (rows × numbers per row) → 422.
-    #[arg(long, env = "LOSSLAB_MAX_TRACE_NUMBERS", default_value_t = 10_000_000, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_TRACE_NUMBERS",
+        default_value_t = 10_000_000,
+        global = true
+    )]
     pub max_trace_numbers: u64,
     /// Wall time of one computation in seconds → 503, and the work stops.
-    #[arg(long, env = "LOSSLAB_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
     pub timeout_secs: u64,
     /// Heavy computations at once (default: the number of cores).
     #[arg(long, env = "LOSSLAB_MAX_CONCURRENCY", global = true)]
@@ -61,13 +86,23 @@ pub struct Config {
     #[arg(long, env = "LOSSLAB_QUEUE", default_value_t = 1024, global = true)]
     pub queue: usize,
     /// Requests per second per client IP (0 = off) → 429 with Retry-After.
-    #[arg(long, env = "LOSSLAB_RATE_LIMIT_PER_IP", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_RATE_LIMIT_PER_IP",
+        default_value_t = 0,
+        global = true
+    )]
     pub rate_limit_per_ip: u32,
     /// Allowed CORS origins, comma-separated, or `*` (any origin, no credentials).
     #[arg(long, env = "LOSSLAB_CORS_ORIGINS", default_value = "*", global = true)]
     pub cors_origins: String,
     /// On SIGTERM: seconds /readyz answers 503 while still serving, before draining.
-    #[arg(long, env = "LOSSLAB_SHUTDOWN_DELAY_SECS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_SHUTDOWN_DELAY_SECS",
+        default_value_t = 5,
+        global = true
+    )]
     pub shutdown_delay_secs: u64,
     /// Then: seconds in-flight requests may take to finish.
     #[arg(long, env = "LOSSLAB_GRACE_SECS", default_value_t = 35, global = true)]

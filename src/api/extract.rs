@@ -23,7 +23,12 @@ impl FromRequest<AppState> for JsonBytes {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let is_json = mime == "application/json"
             || (mime.starts_with("application/") && mime.ends_with("+json"));
         if !is_json {
@@ -59,7 +64,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return Err(classify(inner, pointer));
         }
     };
-    de.end().map_err(|e| ApiError::Malformed(strip_position(&e.to_string())))?;
+    de.end()
+        .map_err(|e| ApiError::Malformed(strip_position(&e.to_string())))?;
     Ok(value)
 }
 
@@ -157,14 +163,26 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_fields_are_named() {
-        assert_eq!(field(parse_json::<T>(br#"{"a": [], "zz": 1}"#).unwrap_err()), "/zz");
+        assert_eq!(
+            field(parse_json::<T>(br#"{"a": [], "zz": 1}"#).unwrap_err()),
+            "/zz"
+        );
         assert_eq!(field(parse_json::<T>(br#"{"b": 1}"#).unwrap_err()), "/a");
     }
 
     #[test]
     fn syntax_errors_and_huge_numbers_are_malformed() {
-        assert!(matches!(parse_json::<T>(b"{\"a\": [1,"), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse_json::<T>(br#"{"a": [1e400]}"#), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse_json::<T>(br#"{"a": []} x"#), Err(ApiError::Malformed(_))));
+        assert!(matches!(
+            parse_json::<T>(b"{\"a\": [1,"),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_json::<T>(br#"{"a": [1e400]}"#),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_json::<T>(br#"{"a": []} x"#),
+            Err(ApiError::Malformed(_))
+        ));
     }
 }

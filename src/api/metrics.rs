@@ -69,8 +69,16 @@ impl Metrics {
                 "losslab_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 s.count
             );
-            let _ = writeln!(out, "losslab_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "losslab_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "losslab_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "losslab_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         drop(map);
         let _ = write!(

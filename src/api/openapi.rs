@@ -101,4 +101,3 @@ pub fn spec_json() -> String {
     }
     SPEC.get().cloned().unwrap_or_default()
 }
-

@@ -21,7 +21,9 @@ fn number_schema() -> ObjectBuilder {
 }
 
 fn flat_schema() -> ArrayBuilder {
-    ArrayBuilder::new().items(number_schema()).min_items(Some(1))
+    ArrayBuilder::new()
+        .items(number_schema())
+        .min_items(Some(1))
 }
 
 fn matrix_schema() -> ArrayBuilder {
@@ -362,7 +364,9 @@ impl<'de> Deserialize<'de> for NumberOrArray {
                 self.visit_f64(v as f64)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                ArrayVisitor.visit_seq(seq).map(|a| NumberOrArray::Array(a.0))
+                ArrayVisitor
+                    .visit_seq(seq)
+                    .map(|a| NumberOrArray::Array(a.0))
             }
         }
         d.deserialize_any(V)
@@ -395,7 +399,10 @@ mod tests {
         let a: NumArray = serde_json::from_str("[1, 2.5, -3e-2]").unwrap();
         assert_eq!(a.0, Array::flat(vec![1.0, 2.5, -0.03]));
         let m: NumArray = serde_json::from_str("[[1, 2], [3, 4], [5, 6]]").unwrap();
-        assert_eq!(m.0, Array::matrix(vec![1., 2., 3., 4., 5., 6.], 3, 2).unwrap());
+        assert_eq!(
+            m.0,
+            Array::matrix(vec![1., 2., 3., 4., 5., 6.], 3, 2).unwrap()
+        );
     }
 
     #[test]
@@ -409,7 +416,10 @@ mod tests {
     #[test]
     fn arrays_serialise_in_their_shape() {
         let m = Array::matrix(vec![1., 2., 3., 4.], 2, 2).unwrap();
-        assert_eq!(serde_json::to_string(&ArrayOut(&m)).unwrap(), "[[1.0,2.0],[3.0,4.0]]");
+        assert_eq!(
+            serde_json::to_string(&ArrayOut(&m)).unwrap(),
+            "[[1.0,2.0],[3.0,4.0]]"
+        );
         let f = Array::flat(vec![0.1]);
         assert_eq!(serde_json::to_string(&ArrayOut(&f)).unwrap(), "[0.1]");
     }
@@ -425,12 +435,14 @@ pub struct KindDto(pub crate::compute::LossKind);
 impl<'de> Deserialize<'de> for KindDto {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        crate::compute::LossKind::parse(&s).map(KindDto).ok_or_else(|| {
-            de::Error::custom(format!(
-                "unknown loss kind {s:?}; valid: {}",
-                crate::compute::LossKind::names()
-            ))
-        })
+        crate::compute::LossKind::parse(&s)
+            .map(KindDto)
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "unknown loss kind {s:?}; valid: {}",
+                    crate::compute::LossKind::names()
+                ))
+            })
     }
 }
 

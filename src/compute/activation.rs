@@ -214,7 +214,8 @@ impl Activation {
             Activation::Sigmoid | Activation::Softmax => (0.0, 1.0),
             Activation::Tanh => (-1.0, 1.0),
             Activation::Relu | Activation::Softplus => (0.0, f64::INFINITY),
-            Activation::LeakyRelu { negative_slope } if negative_slope == 0.0 => {
+            // slope ≤ 0: z < 0 maps to a ≥ 0
+            Activation::LeakyRelu { negative_slope } if negative_slope <= 0.0 => {
                 (0.0, f64::INFINITY)
             }
             _ => (f64::NEG_INFINITY, f64::INFINITY),

@@ -129,7 +129,7 @@ pub fn reduce(
                     Some(_) => accurate_sum_iter((0..count).map(term_weight)),
                 },
             };
-            if !(denom > 0.0) {
+            if denom.is_nan() || denom <= 0.0 {
                 return Err(ComputeError::invalid(
                     "/params/class_weights",
                     "the rows' class weights sum to 0: the mean is undefined",

@@ -12,9 +12,13 @@ use crate::support::TestApp;
 #[tokio::test]
 async fn malformed_json_is_400() {
     let app = TestApp::new();
-    app.post_raw("/loss/mse", "application/json", b"{\"predictions\": [1,".to_vec())
-        .await
-        .problem(400);
+    app.post_raw(
+        "/loss/mse",
+        "application/json",
+        b"{\"predictions\": [1,".to_vec(),
+    )
+    .await
+    .problem(400);
     app.post_raw("/loss/mse", "application/json", b"not json".to_vec())
         .await
         .problem(400);
@@ -44,7 +48,10 @@ async fn an_unknown_kind_is_404_listing_the_known_kinds() {
         .await
         .problem(404);
     let detail = p["detail"].as_str().unwrap();
-    assert!(detail.contains("smooth_l1") && detail.contains("cosine"), "{detail}");
+    assert!(
+        detail.contains("smooth_l1") && detail.contains("cosine"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +71,10 @@ async fn a_body_over_the_limit_is_413() {
         max_body_bytes: 100,
         ..Config::default()
     });
-    let big = format!("{{\"predictions\": [{}], \"targets\": [1]}}", vec!["1"; 100].join(","));
+    let big = format!(
+        "{{\"predictions\": [{}], \"targets\": [1]}}",
+        vec!["1"; 100].join(",")
+    );
     app.post_raw("/loss/mse", "application/json", big.into_bytes())
         .await
         .problem(413);
@@ -73,9 +83,13 @@ async fn a_body_over_the_limit_is_413() {
 #[tokio::test]
 async fn a_wrong_content_type_is_415() {
     let app = TestApp::new();
-    app.post_raw("/loss/mse", "text/plain", br#"{"predictions": [1], "targets": [1]}"#.to_vec())
-        .await
-        .problem(415);
+    app.post_raw(
+        "/loss/mse",
+        "text/plain",
+        br#"{"predictions": [1], "targets": [1]}"#.to_vec(),
+    )
+    .await
+    .problem(415);
     app.send(
         Request::post("/loss/mse")
             .body(Body::from(r#"{"predictions": [1], "targets": [1]}"#))
@@ -93,61 +107,94 @@ async fn invalid_input_is_422_naming_the_field() {
         .await
         .invalid_at("/targets/1");
     // a row not summing to 1
-    app.post_loss("kl_div", json!({"predictions": [[0.5, 0.5], [0.5, 0.6]], "targets": [[0.5, 0.5], [0.5, 0.5]]}))
-        .await
-        .invalid_at("/predictions/1");
+    app.post_loss(
+        "kl_div",
+        json!({"predictions": [[0.5, 0.5], [0.5, 0.6]], "targets": [[0.5, 0.5], [0.5, 0.5]]}),
+    )
+    .await
+    .invalid_at("/predictions/1");
     // shapes that differ
     app.post_loss("mse", json!({"predictions": [1, 2], "targets": [1]}))
         .await
         .invalid_at("/targets");
     // ragged rows
-    app.post_loss("mse", json!({"predictions": [[1, 2], [3]], "targets": [[1, 2], [3, 4]]}))
-        .await
-        .problem(422);
+    app.post_loss(
+        "mse",
+        json!({"predictions": [[1, 2], [3]], "targets": [[1, 2], [3, 4]]}),
+    )
+    .await
+    .problem(422);
     // a class index out of range
-    app.post_loss("cross_entropy", json!({"predictions": [[0.5, 0.5]], "targets": [2]}))
-        .await
-        .invalid_at("/targets/0");
+    app.post_loss(
+        "cross_entropy",
+        json!({"predictions": [[0.5, 0.5]], "targets": [2]}),
+    )
+    .await
+    .invalid_at("/targets/0");
     // KL infinite
-    app.post_loss("kl_div", json!({"predictions": [0.0, 1.0], "targets": [0.5, 0.5]}))
-        .await
-        .invalid_at("/predictions/0");
+    app.post_loss(
+        "kl_div",
+        json!({"predictions": [0.0, 1.0], "targets": [0.5, 0.5]}),
+    )
+    .await
+    .invalid_at("/predictions/0");
     // all-zero weights
-    app.post_loss("mse", json!({"predictions": [1, 2], "targets": [0, 0], "weights": [0, 0]}))
-        .await
-        .invalid_at("/weights");
+    app.post_loss(
+        "mse",
+        json!({"predictions": [1, 2], "targets": [0, 0], "weights": [0, 0]}),
+    )
+    .await
+    .invalid_at("/weights");
     // mixed hinge labels
-    app.post_loss("hinge", json!({"predictions": [1, 2, 3], "targets": [-1, 0, 1]}))
-        .await
-        .problem(422);
+    app.post_loss(
+        "hinge",
+        json!({"predictions": [1, 2, 3], "targets": [-1, 0, 1]}),
+    )
+    .await
+    .problem(422);
 }
 
 #[tokio::test]
 async fn unknown_fields_params_and_values_are_422_naming_the_field() {
     let app = TestApp::new();
-    app.post_loss("mse", json!({"predictions": [1], "targets": [1], "bogus": 1}))
-        .await
-        .invalid_at("/bogus");
+    app.post_loss(
+        "mse",
+        json!({"predictions": [1], "targets": [1], "bogus": 1}),
+    )
+    .await
+    .invalid_at("/bogus");
     let p = app
-        .post_loss("huber", json!({"predictions": [1], "targets": [1], "params": {"deltaa": 1}}))
+        .post_loss(
+            "huber",
+            json!({"predictions": [1], "targets": [1], "params": {"deltaa": 1}}),
+        )
         .await
         .invalid_at("/params/deltaa");
     assert!(p["detail"].as_str().unwrap().contains("delta"));
-    app.post_loss("mse", json!({"predictions": [1], "targets": [1], "reduction": "avg"}))
-        .await
-        .invalid_at("/reduction");
+    app.post_loss(
+        "mse",
+        json!({"predictions": [1], "targets": [1], "reduction": "avg"}),
+    )
+    .await
+    .invalid_at("/reduction");
     app.post_gradient(json!({"loss": "msee", "predictions": [1], "targets": [1]}))
         .await
         .invalid_at("/loss");
     app.post_gradient(json!({"loss": "mse", "logits": [1], "targets": [1], "activation": "swish"}))
         .await
         .invalid_at("/activation");
-    app.post_loss("huber", json!({"predictions": [1], "targets": [1], "params": {"delta": 0}}))
-        .await
-        .invalid_at("/params/delta");
-    app.post_loss("mse", json!({"predictions": [1], "targets": [1], "from_logits": true}))
-        .await
-        .invalid_at("/from_logits");
+    app.post_loss(
+        "huber",
+        json!({"predictions": [1], "targets": [1], "params": {"delta": 0}}),
+    )
+    .await
+    .invalid_at("/params/delta");
+    app.post_loss(
+        "mse",
+        json!({"predictions": [1], "targets": [1], "from_logits": true}),
+    )
+    .await
+    .invalid_at("/from_logits");
     app.post_loss("mse", json!({"predictions": ["x"], "targets": [1]}))
         .await
         .invalid_at("/predictions/0");
@@ -167,7 +214,10 @@ async fn the_rate_limit_answers_429_with_retry_after_only_when_configured() {
     assert_eq!(app.post_loss("mse", body.clone()).await.status, 200);
     let r = app.post_loss("mse", body.clone()).await;
     r.problem(429);
-    assert!(r.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    assert!(
+        r.header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().unwrap() >= 1)
+    );
     // health probes are never limited
     assert_eq!(app.get("/healthz").await.status, 200);
     // off by default
@@ -189,7 +239,11 @@ async fn readyz_is_503_once_shutdown_begins() {
 /// A /train that takes minutes: 400 samples × 50 features × 3 outputs, a million steps.
 fn long_train() -> serde_json::Value {
     let inputs: Vec<Vec<f64>> = (0..400)
-        .map(|i| (0..50).map(|j| ((i * 31 + j * 17) % 13) as f64 / 13.0).collect())
+        .map(|i| {
+            (0..50)
+                .map(|j| ((i * 31 + j * 17) % 13) as f64 / 13.0)
+                .collect()
+        })
         .collect();
     let targets: Vec<Vec<f64>> = (0..400).map(|i| vec![(i % 3) as f64, 1.0, -1.0]).collect();
     json!({"inputs": inputs, "targets": targets, "loss": "mse", "learning_rate": 1e-6,
@@ -233,10 +287,15 @@ async fn overload_beyond_the_queue_is_503_but_small_requests_still_pass() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(app.state.heavy.running(1), 1);
-    let p = app.post_train(crate::support::textbook_neuron()).await.problem(503);
+    let p = app
+        .post_train(crate::support::textbook_neuron())
+        .await
+        .problem(503);
     assert!(p["detail"].as_str().unwrap().contains("busy"));
     // small requests are never shed
-    let r = app.post_loss("mse", json!({"predictions": [1], "targets": [0]})).await;
+    let r = app
+        .post_loss("mse", json!({"predictions": [1], "targets": [0]}))
+        .await;
     assert_eq!(r.status, 200);
     long.abort();
 }

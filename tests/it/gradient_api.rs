@@ -26,8 +26,10 @@ async fn sigmoid_with_l2_gives_the_textbook_chain_rule() {
 #[tokio::test]
 async fn sigmoid_with_bce_gives_a_minus_y_over_count() {
     let v = TestApp::new()
-        .post_gradient(json!({"loss": "bce", "logits": [2.0, -1.0], "targets": [1.0, 0.0],
-            "activation": "sigmoid", "check": true}))
+        .post_gradient(
+            json!({"loss": "bce", "logits": [2.0, -1.0], "targets": [1.0, 0.0],
+            "activation": "sigmoid", "check": true}),
+        )
         .await
         .json();
     close(&v["d_logits"][0], (sigmoid(2.0) - 1.0) / 2.0);
@@ -53,20 +55,27 @@ async fn the_fused_pair_is_exact_at_logit_800() {
 #[tokio::test]
 async fn softmax_with_cross_entropy_gives_a_minus_y_over_rows() {
     let v = TestApp::new()
-        .post_gradient(json!({"loss": "cross_entropy", "logits": [[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]],
-            "targets": [1, 2], "activation": "softmax"}))
+        .post_gradient(
+            json!({"loss": "cross_entropy", "logits": [[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]],
+            "targets": [1, 2], "activation": "softmax"}),
+        )
         .await
         .json();
     let a = &v["activations"];
-    close(&v["d_logits"][0][1], (a[0][1].as_f64().unwrap() - 1.0) / 2.0);
+    close(
+        &v["d_logits"][0][1],
+        (a[0][1].as_f64().unwrap() - 1.0) / 2.0,
+    );
     close(&v["d_logits"][1][0], (1.0 / 3.0) / 2.0);
 }
 
 #[tokio::test]
 async fn predictions_give_dl_da_and_a_passing_check() {
     let v = TestApp::new()
-        .post_gradient(json!({"loss": "huber", "predictions": [0.3, 2.0], "targets": [0.0, 0.0],
-            "check": true}))
+        .post_gradient(
+            json!({"loss": "huber", "predictions": [0.3, 2.0], "targets": [0.0, 0.0],
+            "check": true}),
+        )
         .await
         .json();
     close(&v["d_predictions"][0], 0.3 / 2.0);
@@ -90,8 +99,10 @@ async fn predictions_and_logits_together_or_neither_are_422() {
 async fn a_check_over_ten_thousand_elements_is_422_at_check() {
     let n = 10_001;
     TestApp::new()
-        .post_gradient(json!({"loss": "mse", "predictions": vec![0.5; n], "targets": vec![0.0; n],
-            "check": true}))
+        .post_gradient(
+            json!({"loss": "mse", "predictions": vec![0.5; n], "targets": vec![0.0; n],
+            "check": true}),
+        )
         .await
         .invalid_at("/check");
 }
@@ -99,8 +110,10 @@ async fn a_check_over_ten_thousand_elements_is_422_at_check() {
 #[tokio::test]
 async fn errors_through_an_activation_point_at_the_logits() {
     TestApp::new()
-        .post_gradient(json!({"loss": "mse", "logits": [1.0, 2.0], "targets": [1.0],
-            "activation": "tanh"}))
+        .post_gradient(
+            json!({"loss": "mse", "logits": [1.0, 2.0], "targets": [1.0],
+            "activation": "tanh"}),
+        )
         .await
         .invalid_at("/targets");
 }

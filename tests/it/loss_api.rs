@@ -30,12 +30,18 @@ async fn the_textbook_regression_example_gives_sse_3_and_34() {
     let app = TestApp::new();
     let y = json!([-3.0, 0.0, 0.0, 3.0, 4.0]);
     let fit = app
-        .post_loss("mse", json!({"predictions": [-3, -1, 1, 3, 5], "targets": y, "reduction": "sum"}))
+        .post_loss(
+            "mse",
+            json!({"predictions": [-3, -1, 1, 3, 5], "targets": y, "reduction": "sum"}),
+        )
         .await
         .json();
     assert_eq!(fit["loss"], 3.0);
     let zero = app
-        .post_loss("mse", json!({"predictions": [0, 0, 0, 0, 0], "targets": y, "reduction": "sum"}))
+        .post_loss(
+            "mse",
+            json!({"predictions": [0, 0, 0, 0, 0], "targets": y, "reduction": "sum"}),
+        )
         .await
         .json();
     assert_eq!(zero["loss"], 34.0);
@@ -87,10 +93,17 @@ async fn reduction_none_keeps_the_shape_of_elementwise_kinds_and_is_flat_per_row
     close(&r["loss"][0], std::f64::consts::LN_2);
     close(&r["loss"][1], -(0.75f64.ln()));
     let r = app
-        .post_loss("cross_entropy", json!({"predictions": [0.5, 0.5], "targets": [0], "reduction": "none"}))
+        .post_loss(
+            "cross_entropy",
+            json!({"predictions": [0.5, 0.5], "targets": [0], "reduction": "none"}),
+        )
         .await
         .json();
-    assert_eq!(r["loss"].as_array().unwrap().len(), 1, "a flat input is one row");
+    assert_eq!(
+        r["loss"].as_array().unwrap().len(),
+        1,
+        "a flat input is one row"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +125,10 @@ async fn weights_give_the_weighted_mean() {
 async fn bce_at_probability_zero_reports_the_clamp_guard() {
     let app = TestApp::new();
     let r = app
-        .post_loss("bce", json!({"predictions": [0.0], "targets": [1.0], "gradient": true}))
+        .post_loss(
+            "bce",
+            json!({"predictions": [0.0], "targets": [1.0], "gradient": true}),
+        )
         .await
         .json();
     close(&r["loss"], 100.0);
@@ -124,7 +140,10 @@ async fn bce_at_probability_zero_reports_the_clamp_guard() {
 async fn bce_from_logits_is_exact_at_800() {
     let app = TestApp::new();
     let r = app
-        .post_loss("bce", json!({"predictions": [800.0], "targets": [0.0], "from_logits": true}))
+        .post_loss(
+            "bce",
+            json!({"predictions": [800.0], "targets": [0.0], "from_logits": true}),
+        )
         .await
         .json();
     assert_eq!(r["loss"], 800.0);
@@ -137,7 +156,10 @@ async fn index_and_one_hot_targets_agree_with_class_weights() {
     let p = json!([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]);
     let w = json!({"class_weights": [1.0, 2.0, 0.5]});
     let a = app
-        .post_loss("cross_entropy", json!({"predictions": p, "targets": [2, 0], "params": w}))
+        .post_loss(
+            "cross_entropy",
+            json!({"predictions": p, "targets": [2, 0], "params": w}),
+        )
         .await
         .json();
     let b = app
@@ -181,13 +203,18 @@ async fn every_number_round_trips_exactly_both_ways() {
         text.join(","),
         vec!["0"; xs.len()].join(",")
     );
-    let r = app.post_raw("/loss/mae", "application/json", body.into_bytes()).await;
+    let r = app
+        .post_raw("/loss/mae", "application/json", body.into_bytes())
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // find each printed number in the raw body and parse it with Rust's exact parser
     let raw = r.text();
     let start = raw.find("\"loss\":[").expect("loss array") + 8;
     let end = start + raw[start..].find(']').unwrap();
-    let printed: Vec<f64> = raw[start..end].split(',').map(|s| s.parse().unwrap()).collect();
+    let printed: Vec<f64> = raw[start..end]
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
     for ((sent, got), x) in text.iter().zip(&printed).zip(&xs) {
         let nearest: f64 = sent.parse().unwrap();
         assert_eq!(nearest.to_bits(), x.to_bits());
@@ -200,7 +227,8 @@ async fn a_gzip_encoded_body_is_accepted() {
     use std::io::Write;
     let app = TestApp::new();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(br#"{"predictions": [1, 2], "targets": [0, 0]}"#).unwrap();
+    enc.write_all(br#"{"predictions": [1, 2], "targets": [0, 0]}"#)
+        .unwrap();
     let gz = enc.finish().unwrap();
     let r = app
         .send(
@@ -232,7 +260,9 @@ async fn a_million_element_body_is_accepted_with_the_defaults() {
     body.push_str(&vec!["0.5"; n].join(","));
     body.push_str("]}");
     assert!(body.len() > 20_000_000);
-    let r = app.post_raw("/loss/mse", "application/json", body.into_bytes()).await;
+    let r = app
+        .post_raw("/loss/mse", "application/json", body.into_bytes())
+        .await;
     assert_eq!(r.status, 200, "{}", &r.text()[..200.min(r.body.len())]);
     assert_eq!(r.json()["count"], n);
 }

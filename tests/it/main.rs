@@ -1,5 +1,6 @@
 //! The integration test binary: the real router in-process and over real sockets, the
 //! compute core against committed reference fixtures, properties, and purity.
+#![allow(clippy::unwrap_used)]
 
 mod compute_purity;
 mod errors;

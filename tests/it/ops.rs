@@ -13,19 +13,25 @@ async fn every_response_carries_the_version_header() {
     let v = app.get("/version").await;
     let version = v.json()["version"].as_str().unwrap().to_string();
     assert_eq!(v.header("losslab-version"), Some(version.as_str()));
-    assert_eq!(app.get("/nope").await.header("losslab-version"), Some(version.as_str()));
+    assert_eq!(
+        app.get("/nope").await.header("losslab-version"),
+        Some(version.as_str())
+    );
     assert_eq!(app.get("/healthz").await.json()["status"], "ok");
 }
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::new();
-    app.post_loss("mse", json!({"predictions": [1], "targets": [0]})).await;
+    app.post_loss("mse", json!({"predictions": [1], "targets": [0]}))
+        .await;
     let m = app.get("/metrics").await;
     assert!(m.header("content-type").unwrap().starts_with("text/plain"));
     let text = m.text();
     assert!(
-        text.contains(r#"losslab_http_requests_total{route="/loss/{kind}",method="POST",status="200"} 1"#),
+        text.contains(
+            r#"losslab_http_requests_total{route="/loss/{kind}",method="POST",status="200"} 1"#
+        ),
         "{text}"
     );
     assert!(text.contains("losslab_http_request_duration_seconds_bucket"));

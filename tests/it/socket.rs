@@ -9,8 +9,16 @@ use crate::support::{raw_request, spawn_server, textbook_neuron};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loss_request_over_a_real_socket() {
     let addr = spawn_server(Config::default()).await;
-    let body = serde_json::to_vec(&json!({"predictions": [0.5, 2.0], "targets": [1.0, 0.0]})).unwrap();
-    let r = raw_request(addr, "POST", "/loss/mse", &[("content-type", "application/json")], &body).await;
+    let body =
+        serde_json::to_vec(&json!({"predictions": [0.5, 2.0], "targets": [1.0, 0.0]})).unwrap();
+    let r = raw_request(
+        addr,
+        "POST",
+        "/loss/mse",
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert!(r.header("losslab-version").is_some());
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -25,7 +33,11 @@ async fn ndjson_arrives_chunked_and_uncompressed_even_when_gzip_is_accepted() {
         addr,
         "POST",
         "/train",
-        &[("content-type", "application/json"), ("accept", "application/x-ndjson"), ("accept-encoding", "gzip")],
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/x-ndjson"),
+            ("accept-encoding", "gzip"),
+        ],
         &body,
     )
     .await;
@@ -47,16 +59,26 @@ async fn healthz_answers_while_heavy_requests_are_in_flight() {
     })
     .await;
     // three long runs: one computes, two wait in the queue
-    let inputs: Vec<Vec<f64>> = (0..300).map(|i| (0..40).map(|j| ((i + j) % 7) as f64).collect()).collect();
+    let inputs: Vec<Vec<f64>> = (0..300)
+        .map(|i| (0..40).map(|j| ((i + j) % 7) as f64).collect())
+        .collect();
     let targets: Vec<f64> = (0..300).map(|i| (i % 2) as f64).collect();
     let long = serde_json::to_vec(&json!({"inputs": inputs, "targets": targets, "loss": "mse",
-        "learning_rate": 1e-9, "max_iterations": 200_000, "trace_every": 0})).unwrap();
+        "learning_rate": 1e-9, "max_iterations": 200_000, "trace_every": 0}))
+    .unwrap();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
     let mut handles = Vec::new();
     for _ in 0..3 {
         let (body, tx) = (long.clone(), done_tx.clone());
         handles.push(tokio::spawn(async move {
-            let r = raw_request(addr, "POST", "/train", &[("content-type", "application/json")], &body).await;
+            let r = raw_request(
+                addr,
+                "POST",
+                "/train",
+                &[("content-type", "application/json")],
+                &body,
+            )
+            .await;
             let _ = tx.send("train");
             r.status
         }));

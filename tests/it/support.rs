@@ -65,7 +65,10 @@ impl TestResponse {
             .iter()
             .filter_map(|e| e["field"].as_str())
             .collect();
-        assert!(fields.contains(&field), "expected field {field}, got {fields:?}: {p}");
+        assert!(
+            fields.contains(&field),
+            "expected field {field}, got {fields:?}: {p}"
+        );
         p
     }
 }
@@ -98,7 +101,8 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> TestResponse {
@@ -154,7 +158,9 @@ pub fn textbook_neuron() -> Value {
 /// Asserts |got − want| ≤ 1e−12·|want| + 1e−15.
 #[track_caller]
 pub fn close(got: &Value, want: f64) {
-    let g = got.as_f64().unwrap_or_else(|| panic!("not a number: {got}"));
+    let g = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {got}"));
     assert!(
         (g - want).abs() <= 1e-12 * want.abs() + 1e-15,
         "got {g:e}, want {want:e}"
@@ -243,10 +249,13 @@ fn parse_raw(buf: &[u8]) -> RawResponse {
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
-        loop {
-            let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else { break };
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
             let size = usize::from_str_radix(
-                String::from_utf8_lossy(&rest[..eol]).split(';').next().unwrap().trim(),
+                String::from_utf8_lossy(&rest[..eol])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
                 16,
             )
             .unwrap_or(0);

@@ -17,7 +17,10 @@ async fn the_textbook_neuron_reproduces_the_book() {
     assert_eq!(v["stop_reason"], "loss_below");
     assert_eq!(v["converged"], true);
     assert_eq!(v["final"]["iteration"], 287);
-    assert!(v["final"]["bias"].is_number(), "flat targets: bias is a number");
+    assert!(
+        v["final"]["bias"].is_number(),
+        "flat targets: bias is a number"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +67,11 @@ async fn ndjson_streams_rows_then_the_summary() {
         .map(|l| l["iteration"].as_u64().unwrap())
         .collect();
     assert_eq!(iters, vec![0, 100, 200, 287]);
-    assert!(lines[..lines.len() - 1].iter().all(|l| l.get("stop_reason").is_none()));
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.get("stop_reason").is_none())
+    );
     let summary = lines.last().unwrap();
     assert_eq!(summary["stop_reason"], "loss_below");
     assert_eq!(summary["iterations"], 287);
@@ -74,7 +81,9 @@ async fn ndjson_streams_rows_then_the_summary() {
 #[tokio::test]
 async fn svg_is_the_loss_curve_and_needs_a_trace() {
     let app = TestApp::new();
-    let r = app.post_train_accept(textbook_neuron(), "image/svg+xml").await;
+    let r = app
+        .post_train_accept(textbook_neuron(), "image/svg+xml")
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("image/svg+xml"));
     let svg = r.text();

@@ -269,7 +269,6 @@ fn the_l2_examples_do_what_they_describe() {
 }
 
 #[test]
-#[ignore = "needs losses-b"]
 fn the_bce_examples_do_what_they_describe() {
     let r = run(&example("textbook-neuron-bce")["request"]);
     assert_eq!(r.stop_reason, StopReason::MaxIterations);

@@ -10,7 +10,9 @@ use crate::api::extract::{JsonBytes, parse_json};
 use crate::api::problem::ApiError;
 use crate::api::routes::json_response;
 use crate::api::state::{AppState, SMALL_BODY_BYTES, compute_error};
-use crate::api::wire::{ActivationName, ArrayOut, KindDto, LossOut, NumArray, ParamsDto, ReductionDto};
+use crate::api::wire::{
+    ActivationName, ArrayOut, KindDto, LossOut, NumArray, ParamsDto, ReductionDto,
+};
 use crate::compute::check::{CheckReport, central_difference};
 use crate::compute::{Activation, Array, ComputeError, LossSpec, LossValue, chain};
 
@@ -167,7 +169,15 @@ fn evaluate(req: GradientRequest) -> Result<Vec<u8>, ComputeError> {
             } else {
                 None
             };
-            Ok(render(&r.loss, r.count, None, &grad, None, check, r.guard.describe()))
+            Ok(render(
+                &r.loss,
+                r.count,
+                None,
+                &grad,
+                None,
+                check,
+                r.guard.describe(),
+            ))
         }
         (None, Some(NumArray(z))) => {
             let name = req.activation.map_or("identity".to_string(), |n| n.0);
@@ -175,10 +185,10 @@ fn evaluate(req: GradientRequest) -> Result<Vec<u8>, ComputeError> {
             let r = chain::through_activation(kind, params, &act, &z, targets, reduction, weights)?;
             let check = if req.check {
                 Some(central_difference(&z, r.d_logits.data(), |x| {
-                    Ok(
-                        chain::through_activation(kind, params, &act, x, targets, reduction, weights)
-                            .map_or(f64::NAN, |r| r.loss.total()),
+                    Ok(chain::through_activation(
+                        kind, params, &act, x, targets, reduction, weights,
                     )
+                    .map_or(f64::NAN, |r| r.loss.total()))
                 })?)
             } else {
                 None

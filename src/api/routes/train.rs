@@ -318,7 +318,12 @@ fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
         Some(o) => Optimizer::parse(&o.kind, &o.fields, "/optimizer").map_err(|mut e| {
             let unknown_kind = e.field == "/optimizer" || e.field == "/optimizer/kind";
             if unknown_kind {
-                e.field = if o.bare { "/optimizer" } else { "/optimizer/kind" }.into();
+                e.field = if o.bare {
+                    "/optimizer"
+                } else {
+                    "/optimizer/kind"
+                }
+                .into();
             }
             e
         })?,
@@ -425,9 +430,10 @@ async fn stream(state: AppState, body: Bytes) -> Result<Response, ApiError> {
     // parse and check before answering, so invalid requests get their real status
     let st = state.clone();
     let run = state
-        .compute(body.len() > crate::api::state::SMALL_BODY_BYTES, move |_| {
-            parse_and_prepare(&body, &st)
-        })
+        .compute(
+            body.len() > crate::api::state::SMALL_BODY_BYTES,
+            move |_| parse_and_prepare(&body, &st),
+        )
         .await?;
     let (permit, deadline) = state.heavy_slot().await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);

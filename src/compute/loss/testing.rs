@@ -49,6 +49,7 @@ pub fn close(got: f64, want: f64) {
     );
 }
 
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 /// Asserts the analytic gradient of the `reduction` loss matches central differences
 /// (step 1e−6·max(1, |x|)) to `tol` relative.
 #[track_caller]

@@ -635,7 +635,6 @@ fn class_index_targets_need_k_from_init_weights() {
 // Tests that need the bce / cross_entropy / focal losses (losses-b).
 
 #[test]
-#[ignore = "needs losses-b"]
 fn the_textbook_neuron_with_bce_never_gets_below_ln_2() {
     // a single sample with y = 0.5: the bce is at least its entropy ln 2 ≈ 0.693
     let mut spec = neuron(false);
@@ -649,7 +648,6 @@ fn the_textbook_neuron_with_bce_never_gets_below_ln_2() {
 }
 
 #[test]
-#[ignore = "needs losses-b"]
 fn fast_and_generic_bce_and_cross_entropy_give_identical_bits() {
     let mut s = two_outputs(LossKind::Bce, Activation::Sigmoid);
     assert!(
@@ -673,7 +671,6 @@ fn fast_and_generic_bce_and_cross_entropy_give_identical_bits() {
 }
 
 #[test]
-#[ignore = "needs losses-b"]
 fn logic_gates_are_learned_by_one_sigmoid_neuron() {
     let inputs = Array::matrix(vec![0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], 4, 2).unwrap();
     for targets in [[0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 1.0]] {
@@ -703,7 +700,6 @@ fn logic_gates_are_learned_by_one_sigmoid_neuron() {
 }
 
 #[test]
-#[ignore = "needs losses-b"]
 fn softmax_cross_entropy_state_zero_gradient_is_a_minus_y_over_m() {
     // zero weights: a = (½, ½) in every row; dL/dz = (a − onehot)/m, so
     // db = Σ_rows (a − y)/m = ((½ − 1) + ½ + ½ + (½ − 1))/4 … per column
