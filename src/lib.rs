@@ -3,3 +3,4 @@
 //! `compute` is the pure, synchronous f64 core; `api` (HTTP) translates JSON to it.
 
 pub mod compute;
+pub mod plot;
