@@ -544,8 +544,9 @@ function describeSpec(spec) {
   const bits = [];
   if (spec.description) bits.push(spec.description);
   if (spec.default !== undefined && spec.default !== null) bits.push(`default ${valueToText(spec.default)}`);
+  // The service's description already states the range (with its open/closed ends).
   const range = [limitText(spec.min, true), limitText(spec.max, false)].filter(Boolean).join(', ');
-  if (range) bits.push(range);
+  if (range && !/range/i.test(spec.description ?? '')) bits.push(range);
   return bits.join(' · ');
 }
 
@@ -610,6 +611,11 @@ function paramTexts(fieldset) {
     }
   }
   return out;
+}
+
+/** A params fieldset when it is shown, else the select that chose it (errors must be seen). */
+function visibleOr(fieldset, fallback) {
+  return fieldset.hidden ? fallback : fieldset;
 }
 
 function paramInput(fieldset, name) {
@@ -680,7 +686,7 @@ lossPanel.errors = new ErrorDisplay(lossPanel.root, $('#loss-status'), (pointer)
     case 'from_logits':
       return $('#from-logits');
     case 'params':
-      return (name && paramInput($('#loss-params'), name)) || $('#loss-params');
+      return (name && paramInput($('#loss-params'), name)) || visibleOr($('#loss-params'), $('#loss-kind'));
     case 'kind':
     case 'loss':
       return $('#loss-kind');
@@ -808,11 +814,11 @@ actPanel.errors = new ErrorDisplay(actPanel.root, $('#act-status'), (pointer) =>
     case 'activation':
       return $('#activation');
     case 'activation_params':
-      return (name && paramInput($('#act-activation-params'), name)) || $('#act-activation-params');
+      return (name && paramInput($('#act-activation-params'), name)) || visibleOr($('#act-activation-params'), $('#activation'));
     case 'loss':
       return $('#act-loss');
     case 'params':
-      return (name && paramInput($('#act-loss-params'), name)) || $('#act-loss-params');
+      return (name && paramInput($('#act-loss-params'), name)) || visibleOr($('#act-loss-params'), $('#act-loss'));
     case 'reduction':
       return $('#act-reduction');
     case 'check':
@@ -834,7 +840,12 @@ function activationSpecs(name) {
 }
 
 function onActivationChange(texts = {}) {
-  renderParams($('#act-activation-params'), activationSpecs($('#activation').value), 'act-param', texts);
+  const name = $('#activation').value;
+  renderParams($('#act-activation-params'), activationSpecs(name), 'act-param', texts);
+  const info = (app.catalogue.activations || []).find((a) => a.name === name);
+  const formula = $('#activation-formula');
+  formula.replaceChildren();
+  if (info?.formula) formula.append(h('p', {}, h('strong', {}, 'a = '), h('code', {}, info.formula)));
 }
 
 function onActLossChange(texts = {}) {
@@ -1061,9 +1072,9 @@ function fieldForTrainPointer(run, pointer) {
     case 'optimizer':
       return (sub && sub !== 'kind' && paramInput(run.groups.op, sub)) || f.optimizer;
     case 'params':
-      return (sub && paramInput(run.groups.p, sub)) || (run.groups.p.hidden ? f.loss : run.groups.p);
+      return (sub && paramInput(run.groups.p, sub)) || visibleOr(run.groups.p, f.loss);
     case 'activation_params':
-      return (sub && paramInput(run.groups.ap, sub)) || (run.groups.ap.hidden ? f.activation : run.groups.ap);
+      return (sub && paramInput(run.groups.ap, sub)) || visibleOr(run.groups.ap, f.activation);
     default:
       return f.extra.value.includes(`"${head}"`) ? f.extra : null;
   }
@@ -1227,9 +1238,14 @@ function activeRuns() {
 }
 
 let trainFrame = 0;
+let trainTimer = 0;
+let trainDrawCost = 0; // ms the last redraw took
 function redrawTrainChart() {
   cancelAnimationFrame(trainFrame);
+  clearTimeout(trainTimer);
   trainFrame = 0;
+  trainTimer = 0;
+  const started = performance.now();
   const shown = activeRuns();
   const series = shown
     .filter((run) => run.points.length || run.summary)
@@ -1239,9 +1255,13 @@ function redrawTrainChart() {
   $('#train-legend').replaceChildren(
     ...shown.map((run) => h('li', {}, h('span', { class: `swatch series-${run.key}`, 'aria-hidden': 'true' }), runLabel(run), run.points.length ? ` — ${run.points.length} rows` : '')),
   );
+  trainDrawCost = performance.now() - started;
 }
+/** Redraws on the next frame; when a redraw is costly (long traces), waits ~10× its cost. */
 function scheduleTrainRedraw() {
-  if (!trainFrame) trainFrame = requestAnimationFrame(redrawTrainChart);
+  if (trainFrame || trainTimer) return;
+  if (trainDrawCost > 8) trainTimer = setTimeout(() => (trainFrame = requestAnimationFrame(redrawTrainChart)), trainDrawCost * 10);
+  else trainFrame = requestAnimationFrame(redrawTrainChart);
 }
 
 function clearRunResults(run) {
