@@ -1,6 +1,7 @@
 //! losslab: loss functions, their gradients and gradient-descent training runs.
 //!
-//! `compute` is the pure, synchronous f64 core; `api` (HTTP) translates JSON to it.
+//! `compute` is the pure, synchronous f64 core; `api` (HTTP) translates JSON to it;
+//! `plot` draws the SVG loss curve.
 
 pub mod api;
 pub mod compute;
