@@ -647,27 +647,44 @@ fn the_textbook_neuron_with_bce_never_gets_below_ln_2() {
     assert!(r.final_state.loss >= std::f64::consts::LN_2);
 }
 
+/// The fast paths compute dL/dz as (a − y)·scale (API.md's fused form); the loss files'
+/// logits forms use the cancellation-free σ(z)(1 − y) − y·σ(−z). Same function, bits may
+/// differ in the last place: the runs agree to 1e−12 relative, state by state.
+fn assert_runs_agree(a: &TrainResult, b: &TrainResult) {
+    assert_eq!(a.iterations, b.iterations);
+    assert_eq!(a.stop_reason, b.stop_reason);
+    assert_eq!(a.trace.len(), b.trace.len());
+    let near = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1e-3);
+    for (ra, rb) in a.trace.iter().zip(&b.trace) {
+        assert!(near(ra.loss, rb.loss), "{} vs {}", ra.loss, rb.loss);
+        for (x, y) in ra.weights.data().iter().zip(rb.weights.data()) {
+            assert!(near(*x, *y), "{x} vs {y}");
+        }
+    }
+    assert!(near(a.final_state.loss, b.final_state.loss));
+}
+
 #[test]
-fn fast_and_generic_bce_and_cross_entropy_give_identical_bits() {
+fn fast_and_generic_bce_and_cross_entropy_agree() {
     let mut s = two_outputs(LossKind::Bce, Activation::Sigmoid);
     assert!(
         prepare(s.clone(), &TrainLimits::default())
             .unwrap()
             .has_fast_path()
     );
-    assert_eq!(run(s.clone()), run_generic(s.clone()));
+    assert_runs_agree(&run(s.clone()), &run_generic(s.clone()));
     s.batch_size = Some(3);
-    assert_eq!(run(s.clone()), run_generic(s));
+    assert_runs_agree(&run(s.clone()), &run_generic(s));
 
     // dense distribution targets (rows sum to 1)
     let mut ce = two_outputs(LossKind::CrossEntropy, Activation::Softmax);
     ce.targets = Array::matrix(vec![0.2, 0.8, 0.7, 0.3, 0.5, 0.5, 1.0, 0.0], 4, 2).unwrap();
-    assert_eq!(run(ce.clone()), run_generic(ce.clone()));
+    assert_runs_agree(&run(ce.clone()), &run_generic(ce.clone()));
     // class indices
     ce.targets = Array::flat(vec![1.0, 0.0, 0.0, 1.0]);
     ce.batch_size = Some(2);
     ce.seed = Some(5);
-    assert_eq!(run(ce.clone()), run_generic(ce));
+    assert_runs_agree(&run(ce.clone()), &run_generic(ce));
 }
 
 #[test]
