@@ -19,22 +19,7 @@ const FIXTURE: &str = include_str!("../fixtures/losses_reference.json");
 /// visible until the lead decides (then: fix the code, or change scripts/reference.py and
 /// regenerate the fixture, and delete the entry). Their mismatches are printed, not
 /// failed; an entry whose case agrees again fails the test, so the list cannot rot.
-const KNOWN_DISPUTES: &[(&str, &str)] = &[
-    (
-        "cross_entropy/guard/zero-coefficient",
-        "floor guard at a_k = 0 with a zero coefficient: bce flags any floored denominator \
-         (literal 'the 1e-12 floor acted'); cross_entropy and focal only non-zero coefficients",
-    ),
-    (
-        "focal/guard/floor-zero-coefficient",
-        "same question as cross_entropy/guard/zero-coefficient, for focal",
-    ),
-    (
-        "cosine/prediction-norm-clamped",
-        "0 < |a| < eps: torch's autograd still differentiates |a| (the clamp runs under \
-         no_grad); the implementation gives the derivative of the clamped value",
-    ),
-];
+const KNOWN_DISPUTES: &[(&str, &str)] = &[];
 
 fn number(v: &Value) -> f64 {
     v.as_f64().expect("fixture numbers are numbers")

@@ -1,11 +1,13 @@
-//! `cosine`: cosine distance per row, 1 − cos(a, y), each norm floored at eps.
+//! `cosine`: cosine distance per row, 1 − cos(a, y), each norm clamped at eps.
 //!
 //! term  l = 1 − a·y / (n_a·n_y), n_a = max(‖a‖, eps), n_y = max(‖y‖, eps)
-//! dl/da = −(y / (‖a‖·n_y) − cos·a / ‖a‖²) where ‖a‖ > eps
-//!       = −y / (eps·n_y)                  where ‖a‖ ≤ eps (n_a is then the constant eps)
-//! As 1 − torch.nn.functional.cosine_similarity(a, y, dim=-1, eps) (torch ≥ 1.12 floors
-//! each norm separately). Where ‖a‖ < eps torch's autograd still differentiates ‖a‖; we
-//! give the derivative of the value we compute, which central differences confirm.
+//! dl/da = −(y / (n_a·n_y) − cos·a / (n_a·‖a‖))   (the second term 0 where a = 0)
+//! As 1 − torch.nn.functional.cosine_similarity(a, y, dim=-1, eps) (torch ≥ 1.12 clamps
+//! each norm separately), gradient as torch's autograd: torch clamps the norms under
+//! no_grad, so ‖a‖'s own derivative a/‖a‖ still flows where 0 < ‖a‖ < eps. There the
+//! gradient is not the derivative of the value (which would be −y / (eps·n_y)): the eps
+//! is a clamp, like bce's 1e−12 floor. Elsewhere n_a = ‖a‖ and it is the plain
+//! −(y / (‖a‖·n_y) − cos·a / ‖a‖²).
 //! Each row is scaled by an exact power of two first, so norms of rows near 1e±200
 //! neither overflow nor underflow to 0.
 
@@ -17,7 +19,7 @@ use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 pub(super) const INFO: KindInfo = KindInfo {
     name: "cosine",
     formula: "1 - a.y / (max(|a|, eps) max(|y|, eps)) per row",
-    derivative: "-(y / (|a| max(|y|, eps)) - cos a / |a|^2); -y / (eps max(|y|, eps)) where |a| <= eps",
+    derivative: "-(y / (max(|a|, eps) max(|y|, eps)) - cos a / (max(|a|, eps) |a|)), the second term 0 at a = 0 (torch's autograd: the norm clamps are constants)",
     per: Per::Row,
     params: &[EPSILON],
     from_logits: false,
@@ -77,14 +79,12 @@ impl Loss for Cosine {
             out.values[i] = 1.0 - cos;
             if let Some(g) = &mut out.grad {
                 let g = &mut g[i * k..(i + 1) * k];
-                let a_floored = na <= self.eps * sa;
+                // in scaled units d/da_i = −sa·(ŷ_i / (fa·fy) − cos·â_i / (fa·na)); torch's
+                // autograd takes fa as a constant and the norm's derivative â/na as 0 at a = 0
                 for ((g, &p), &q) in g.iter_mut().zip(a).zip(y) {
                     let (p, q) = (p * sa, q * sy);
-                    *g = if a_floored {
-                        -q / (self.eps * fy)
-                    } else {
-                        -sa * (q / (na * fy) - cos * p / (na * na))
-                    };
+                    let along_a = if na > 0.0 { cos * p / (fa * na) } else { 0.0 };
+                    *g = -sa * (q / (fa * fy) - along_a);
                 }
             }
         }
@@ -140,25 +140,52 @@ mod tests {
     }
 
     #[test]
-    fn norms_below_eps_are_floored_as_torch() {
-        // a = 0: cos = 0, l = 1; d/da = -y/(eps‖y‖) = -[3, 4]/(5e-8)
+    fn norms_below_eps_are_clamped_as_torch() {
+        // a = 0: cos = 0, l = 1; torch's autograd: -y/(eps‖y‖) = -[3, 4]/(5e-8)
         let y = Array::flat(vec![3.0, 4.0]);
         let (t, g) = terms(&Array::flat(vec![0.0, 0.0]), &y, &Params::default());
         assert_eq!(t, vec![1.0]);
         close(g[0], -6e7);
         close(g[1], -8e7);
-        // ‖a‖ = 1e-9 < eps = 1e-8: cos = (1e-9·3)/(1e-8·5) = 0.06, the gradient unchanged
+        // ‖a‖ = 1e-9 < eps = 1e-8: cos = (1e-9·3)/(1e-8·5) = 0.06; torch's autograd
+        // -(y/(eps‖y‖) - cos/eps·a/‖a‖) = -([6e7, 8e7] - [6e6, 0]) (by hand)
         let (t, g) = terms(&Array::flat(vec![1e-9, 0.0]), &y, &Params::default());
         close(t[0], 0.94);
-        close(g[0], -6e7);
+        close(g[0], -5.4e7);
         close(g[1], -8e7);
-        // a larger eps floors ‖y‖ too: eps = 10 → cos = (1·3)/(10·10)
+        // a larger eps clamps ‖y‖ too: eps = 10 → cos = (1·3)/(10·10)
         let (t, _) = terms(
             &Array::flat(vec![1.0, 0.0]),
             &y,
             &params(&[("epsilon", 10.0)]),
         );
         close(t[0], 0.97);
+    }
+
+    #[test]
+    fn clamped_norm_gradient_is_torchs_not_the_values_derivative() {
+        // ‖a‖ = 5e-4 < eps = 1e-3, y = [1, 2]: 1 - cosine_similarity(a, y, eps=1e-3) and
+        // its torch float64 autograd gradient -(y/(eps√5) - cos/eps·a/‖a‖), cos = 1.1/√5
+        // (mpmath, scripts/reference.py case cosine/prediction-norm-clamped)
+        let p = params(&[("epsilon", 1e-3)]);
+        let a = Array::flat(vec![3e-4, 4e-4]);
+        let y = Array::flat(vec![1.0, 2.0]);
+        let (t, g) = terms(&a, &y, &p);
+        close(t[0], 0.5080650449500462);
+        close(g[0], -152.05262246998572);
+        close(g[1], -500.87922695995286);
+        // the value is linear in a here (n_a = eps is a constant): its derivative would be
+        // -y/(eps√5) = -[447.21.., 894.42..], which the clamp does not give
+        let h = 1e-9;
+        let (tp, _) = terms(&Array::flat(vec![3e-4 + h, 4e-4]), &y, &p);
+        let (tm, _) = terms(&Array::flat(vec![3e-4 - h, 4e-4]), &y, &p);
+        let fd = (tp[0] - tm[0]) / (2.0 * h);
+        let value_slope = -1.0 / (1e-3 * 5f64.sqrt());
+        assert!(
+            (fd - value_slope).abs() < 1e-6 * value_slope.abs(),
+            "fd {fd}"
+        );
+        assert!((fd - g[0]).abs() > 100.0, "fd {fd} vs gradient {}", g[0]);
     }
 
     #[test]

@@ -133,10 +133,12 @@ impl CrossEntropy {
         if let Some(g) = grad {
             for ((g, &a), &c) in g.iter_mut().zip(a).zip(coef) {
                 let (a, moved) = clip_to_epsilon(a, self.epsilon);
+                // the floor acts on every denominator, whatever its coefficient (API.md:
+                // "the 1e−12 floor acted"; as bce); c = 0 gives +0, not −0/1e−12
+                guard.grad_floor |= a < GRAD_FLOOR;
                 *g = if moved || c == 0.0 {
                     0.0
                 } else {
-                    guard.grad_floor |= a < GRAD_FLOOR;
                     -c / a.max(GRAD_FLOOR) / self.divisor
                 };
             }
@@ -196,7 +198,7 @@ impl Loss for CrossEntropy {
 mod tests {
     use super::super::kl_div::tests::fd_check_rows;
     use super::super::testing::*;
-    use super::super::{Guard, LossKind, LossValue};
+    use super::super::{Guard, LossKind, LossSpec, LossValue};
     use crate::compute::array::Array;
     use crate::compute::params::{ParamValue, Params};
     use crate::compute::reduction::Reduction;
@@ -345,19 +347,20 @@ mod tests {
         assert_eq!(r.loss.total(), 100.0);
         assert_eq!(r.gradient.unwrap().into_data(), vec![0.0, -1e12]);
         assert!(r.guard.log_clamp && r.guard.grad_floor && !r.guard.epsilon_clip);
-        // the clamped ln 0 is multiplied by y = 0: exact 0, no guard
-        let r = eval(
-            CE,
-            &Params::default(),
-            false,
-            &a,
-            &Array::flat(vec![0.0]),
-            Reduction::Mean,
-            None,
-        )
-        .unwrap();
+        // the clamped ln 0 is multiplied by y = 0: exact 0, no clamp guard; without a
+        // gradient no guard at all
+        let spec = LossSpec::new(CE, &Params::default(), false).unwrap();
+        let y0 = Array::flat(vec![0.0]);
+        let r = spec
+            .evaluate(&a, &y0, Reduction::Mean, None, false)
+            .unwrap();
         assert_eq!(r.loss.total(), 0.0);
         assert_eq!(r.guard, Guard::default());
+        // with a gradient the floor acts on max(a_1, 1e-12) (API.md: "the 1e-12 floor
+        // acted", as bce) though its coefficient is 0: gradient [-1/1, 0]
+        let r = spec.evaluate(&a, &y0, Reduction::Mean, None, true).unwrap();
+        assert_eq!(r.gradient.unwrap().into_data(), vec![-1.0, 0.0]);
+        assert!(r.guard.grad_floor && !r.guard.log_clamp && !r.guard.epsilon_clip);
     }
 
     #[test]

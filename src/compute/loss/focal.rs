@@ -101,13 +101,11 @@ impl Focal {
         let ce = y * -ln_a + neg * -ln_1ma;
         let u = a * neg + (1.0 - a) * y;
         // the derivative of −y·ln a is −y / max(a, 1e−12), likewise for 1 − a
+        // the floor acts on both denominators whatever their coefficient (API.md: "the
+        // 1e−12 floor acted"; as bce); a zero coefficient gives +0, not 0/1e−12
         let floored = |c: f64, x: f64, guard: &mut Guard| {
-            if c == 0.0 {
-                0.0
-            } else {
-                guard.grad_floor |= x < GRAD_FLOOR;
-                c / x.max(GRAD_FLOOR)
-            }
+            guard.grad_floor |= x < GRAD_FLOOR;
+            if c == 0.0 { 0.0 } else { c / x.max(GRAD_FLOOR) }
         };
         let d_ce = floored(neg, 1.0 - a, guard) - floored(y, a, guard);
         let (l, d) = self.combine(y, ce, u, d_ce, 1.0 - 2.0 * y);
@@ -281,7 +279,9 @@ mod tests {
                 grad.to_vec(),
                 "gamma {gamma}"
             );
-            assert_eq!(r.guard, Guard::default());
+            // 1 - a = 0 at (1, 1) and a = 0 at (0, 0) are floored at 1e-12 under zero
+            // coefficients: the floor acted (API.md, as bce); no clamp counted
+            assert!(r.guard.grad_floor && !r.guard.log_clamp && !r.guard.epsilon_clip);
         }
         // logits: z = ±800 saturate to the same
         let z = Array::flat(vec![800.0, -800.0]);
