@@ -17,13 +17,27 @@ WORKDIR /build
 # still print their message, only the backtrace loses function names.
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 
-# Everything `cargo build` reads, and nothing else: .dockerignore is an allow-list
-# (Cargo.toml, Cargo.lock, src/, static/, openapi/, benches/, build.rs), so one COPY takes
-# exactly those that exist. static/ (the playground) and openapi/ are embedded in the binary
-# at compile time; benches/ is there because cargo refuses a manifest whose declared bench
-# targets are missing. target/ and the rest never reach the daemon.
-COPY . .
+# 1. The dependencies alone, compiled against a stub crate, in a layer that only Cargo.toml
+#    and Cargo.lock invalidate: a source change then recompiles losslab alone, not all its
+#    dependencies. A pure speed-up: where the stub cannot stand in for the crate (a manifest that
+#    names a build script or bench targets, say) the step builds nothing and step 2 builds
+#    everything. The stub's own artifacts are removed so step 2 never mistakes them for
+#    the real crate.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && (cargo build --release --locked || echo "dependency pre-build skipped; step 2 builds all") \
+    && rm -rf src target/release/losslab target/release/losslab.d \
+       target/release/.fingerprint/losslab-* target/release/deps/losslab-* \
+       target/release/deps/liblosslab-*
 
+# 2. Everything `cargo build` reads, and nothing else: .dockerignore is an allow-list
+#    (Cargo.toml, Cargo.lock, src/, static/, openapi/, benches/, build.rs), so one COPY
+#    takes exactly those that exist. static/ (the playground) and openapi/ are embedded in
+#    the binary at compile time; benches/ is there because cargo refuses a manifest whose
+#    declared bench targets are missing. target/ and the rest never reach the daemon.
+COPY . .
 RUN cargo build --release --locked \
     && install -D -m 0755 target/release/losslab /out/losslab
 

@@ -134,7 +134,7 @@ wait_exit() {
         fi
         sleep 0.1
     done
-    wait "$pid"
+    wait "$pid" 2>/dev/null
     WAIT_RC=$?
     return 0
 }
