@@ -134,6 +134,9 @@ fi
 SYSROOT="$(rustc --print sysroot)"
 RUSTC_VERSION="$(rustc --version | awk '{print $2}')"
 TOOLCHAIN_TAG="losslab-e2e/rust-toolchain:$RUSTC_VERSION"
+# The vendored layer is keyed by Cargo.lock and the toolchain it was made for.
+LOCK_SHA="$( (cat Cargo.lock; rustc --version) | sha256sum | cut -c1-16)"
+have_sha=""
 t0=$(date +%s.%N)
 if can_tag "$RUST_TAG"; then
     if ! docker image inspect "$TOOLCHAIN_TAG" >/dev/null 2>&1; then
@@ -152,6 +155,11 @@ if can_tag "$RUST_TAG"; then
             rm -rf "$dir"
         fi
     fi
+    have_sha="$(docker image inspect -f '{{ index .Config.Labels "losslab.e2e.cargo-lock" }}' "$RUST_TAG" 2>/dev/null || true)"
+fi
+if can_tag "$RUST_TAG" && [ "$have_sha" = "$LOCK_SHA" ]; then
+    pass "$RUST_TAG stand-in already holds the crates of this Cargo.lock and rustc (key $LOCK_SHA)"
+elif can_tag "$RUST_TAG"; then
     # cargo vendor: every crate of Cargo.lock, into a temp copy of the repo whose
     # .cargo/config.toml points at vendor/; an offline `cargo metadata --locked` there proves
     # the set complete before it goes into the builder.
@@ -173,7 +181,7 @@ if can_tag "$RUST_TAG"; then
 FROM $TOOLCHAIN_TAG
 COPY vendor /usr/local/cargo/vendor
 COPY config.toml /usr/local/cargo/config.toml
-LABEL $STANDIN_LABEL=1
+LABEL $STANDIN_LABEL=1 losslab.e2e.cargo-lock=$LOCK_SHA
 EOF
         if docker build --network none -q -t "$RUST_TAG" "$SCRATCH/builder-ctx" >"$SCRATCH/builder-build.log" 2>&1; then
             pass "$RUST_TAG stand-in: debootstrap + gcc + host rustc $RUSTC_VERSION + vendored crates ($(step_time "$t0") s)"
