@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
 use super::state::AppState;
+use super::wire::MapOnly;
 use crate::compute::LossKind;
 
 /// A request body that declared itself JSON (`application/json` or `application/*+json`).
@@ -56,8 +57,8 @@ impl FromRequest<AppState> for JsonBytes {
 /// 400; type errors, unknown fields and unknown values are 422 at the field's pointer.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(v) => v,
+    let value = match serde_path_to_error::deserialize::<_, MapOnly<T>>(&mut de) {
+        Ok(MapOnly(v)) => v,
         Err(e) => {
             let pointer = to_pointer(e.path());
             let inner = e.into_inner();

@@ -485,3 +485,32 @@ impl ToSchema for ActivationName {
         Cow::Borrowed("Activation")
     }
 }
+
+// ---------------------------------------------------------------------------------
+// objects only
+
+/// Deserialises `T` from a JSON object only. serde's derived structs also accept an
+/// array of their fields in order (`"init": [1, 0]`), which the schema does not allow;
+/// every request object goes through here so such bodies are 422s.
+pub fn map_only<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(V(std::marker::PhantomData))
+}
+
+/// A request body: `T` from a JSON object only (see [`map_only`]).
+pub struct MapOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_only(d).map(MapOnly)
+    }
+}

@@ -146,7 +146,8 @@ pub struct TrainRequest {
     pub loss: KindDto,
     #[serde(default)]
     pub params: ParamsDto,
-    pub init: Option<InitDto>,
+    #[serde(default, deserialize_with = "crate::api::wire::map_only")]
+    pub init: InitDto,
     /// Default true; false: b keeps its initial value.
     pub use_bias: Option<bool>,
     /// > 0.
@@ -158,7 +159,8 @@ pub struct TrainRequest {
     /// Seeded reproducible shuffle each epoch (SplitMix64 + Fisher–Yates).
     pub seed: Option<u64>,
     pub max_iterations: u64,
-    pub stop: Option<StopDto>,
+    #[serde(default, deserialize_with = "crate::api::wire::map_only")]
+    pub stop: StopDto,
     /// Default 1; 0 = no trace rows.
     pub trace_every: Option<u64>,
 }
@@ -328,12 +330,12 @@ fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
             e
         })?,
     };
-    let init = req.init.unwrap_or_default();
+    let init = req.init;
     let to_init = |v: NumberOrArray| match v {
         NumberOrArray::Number(x) => Init::Number(x),
         NumberOrArray::Array(a) => Init::Array(a),
     };
-    let stop = req.stop.unwrap_or_default();
+    let stop = req.stop;
     Ok(TrainSpec {
         inputs: req.inputs.0,
         targets: req.targets.0,
