@@ -44,19 +44,21 @@ fn init(v: Option<&Value>) -> Option<Init> {
 fn spec(req: &Value) -> TrainSpec {
     let optimizer = match &req["optimizer"] {
         Value::Null => Optimizer::Sgd,
-        Value::String(kind) => Optimizer::parse(kind, &Params::default(), "/optimizer").unwrap(),
+        Value::String(kind) => {
+            Optimizer::parse(kind, &Params::default(), "/optimizer").expect("optimizer")
+        }
         Value::Object(o) => {
             let fields = o
                 .iter()
                 .filter(|(k, _)| *k != "kind")
-                .map(|(k, v)| (k.clone(), ParamValue::Number(v.as_f64().unwrap())))
+                .map(|(k, v)| (k.clone(), ParamValue::Number(v.as_f64().expect("a number"))))
                 .collect();
             Optimizer::parse(
-                o["kind"].as_str().unwrap(),
+                o["kind"].as_str().expect("optimizer kind"),
                 &Params::new(fields),
                 "/optimizer",
             )
-            .unwrap()
+            .expect("optimizer")
         }
         other => panic!("optimizer {other}"),
     };
@@ -68,17 +70,17 @@ fn spec(req: &Value) -> TrainSpec {
             req["activation"].as_str().unwrap_or("identity"),
             &Params::default(),
         )
-        .unwrap(),
-        loss: LossKind::parse(req["loss"].as_str().unwrap()).unwrap(),
+        .expect("activation"),
+        loss: LossKind::parse(req["loss"].as_str().expect("loss")).expect("a loss kind"),
         params: Params::default(),
         init_weights: init(req["init"].get("weights")),
         init_bias: init(req["init"].get("bias")),
         use_bias: req["use_bias"].as_bool().unwrap_or(true),
-        learning_rate: req["learning_rate"].as_f64().unwrap(),
+        learning_rate: req["learning_rate"].as_f64().expect("learning_rate"),
         optimizer,
         batch_size: req["batch_size"].as_u64(),
         seed: req["seed"].as_u64(),
-        max_iterations: req["max_iterations"].as_u64().unwrap(),
+        max_iterations: req["max_iterations"].as_u64().expect("max_iterations"),
         stop: StopRules {
             loss_below: stop["loss_below"].as_f64(),
             abs_error_below: stop["abs_error_below"].as_f64(),
@@ -269,7 +271,6 @@ fn the_l2_examples_do_what_they_describe() {
 }
 
 #[test]
-#[ignore = "needs losses-b"]
 fn the_bce_examples_do_what_they_describe() {
     let r = run(&example("textbook-neuron-bce")["request"]);
     assert_eq!(r.stop_reason, StopReason::MaxIterations);
