@@ -72,7 +72,8 @@ def batch_stream(m: int, size: int, seed):
 
 # ---------------------------------------------------------------------------
 # activations and losses (the pairs the fixture uses: identity / sigmoid / tanh with
-# mse / l2; elementwise, mean over every element)
+# mse / l2, elementwise, mean over every element; sigmoid + bce and softmax +
+# cross_entropy from the logits, as API.md's fused pairs)
 
 
 def sigmoid(z: float) -> float:
@@ -94,13 +95,36 @@ LOSS = {  # term, d term / da
 }
 
 
+def softplus(z: float) -> float:
+    return z + math.log1p(math.exp(-z)) if z > 0 else math.log1p(math.exp(z))
+
+
 def evaluate(X, Y, W, b, act, loss):
     """Mean loss, A and dL/dZ over the rows given; W is n x k (lists), b has k."""
-    f, df = ACT[act]
-    term, dterm = LOSS[loss]
     n, k = len(W), len(b)
     count = len(X) * k
     Z = [[math.fsum(x[j] * W[j][c] for j in range(n)) + b[c] for c in range(k)] for x in X]
+    if loss == "bce":  # sigmoid + bce from the logits: (1 - y) z + softplus(-z), dL/dz = (a - y)/count
+        assert act == "sigmoid"
+        A = [[sigmoid(z) for z in row] for row in Z]
+        terms = [(1.0 - y) * z + softplus(-z) for zr, yr in zip(Z, Y) for z, y in zip(zr, yr)]
+        dZ = [[(a - y) / count for a, y in zip(ar, yr)] for ar, yr in zip(A, Y)]
+        return math.fsum(terms) / count, A, dZ
+    if loss == "cross_entropy":  # softmax + cross_entropy from the logits, per row
+        assert act == "softmax"
+        rows = len(X)
+        A, dZ, terms = [], [], []
+        for zr, yr in zip(Z, Y):
+            top = max(zr)
+            lse = top + math.log(math.fsum(math.exp(z - top) for z in zr))
+            ar = [math.exp(z - lse) for z in zr]
+            terms.append(math.fsum(y * (lse - z) for z, y in zip(zr, yr)))
+            total = math.fsum(yr)
+            A.append(ar)
+            dZ.append([(a * total - y) / rows for a, y in zip(ar, yr)])
+        return math.fsum(terms) / rows, A, dZ
+    f, df = ACT[act]
+    term, dterm = LOSS[loss]
     A = [[f(z) for z in row] for row in Z]
     terms, dZ = [], []
     for zr, ar, yr in zip(Z, A, Y):
@@ -187,11 +211,15 @@ def train(req):
     X = req["inputs"]
     X = [[x] for x in X] if not isinstance(X[0], list) else X
     Yraw = req["targets"]
+    init = req.get("init", {})
+    w0 = init.get("weights", 0.0)
+    if req["loss"] == "cross_entropy" and not isinstance(Yraw[0], list):
+        # class indices: k from init.weights [n][k], targets one-hot
+        classes = len(w0[0])
+        Yraw = [[1.0 if c == int(t) else 0.0 for c in range(classes)] for t in Yraw]
     flat = not isinstance(Yraw[0], list)
     Y = [[y] for y in Yraw] if flat else Yraw
     m, n, k = len(X), len(X[0]), len(Y[0])
-    init = req.get("init", {})
-    w0 = init.get("weights", 0.0)
     if isinstance(w0, (int, float)):
         W = [[float(w0)] * k for _ in range(n)]
     elif isinstance(w0[0], list):
@@ -323,6 +351,27 @@ def cases():
                  "activation": "sigmoid", "loss": "l2", "init": {"weights": 0.1},
                  "optimizer": "nesterov", "learning_rate": 0.5, "batch_size": 3, "seed": 7,
                  "max_iterations": 12, "trace_every": 2}))
+    gates = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+    out.append(("sigmoid_bce_and_gate_adam",
+                {"inputs": gates, "targets": [0.0, 0.0, 0.0, 1.0], "activation": "sigmoid", "loss": "bce",
+                 "init": {"weights": [0.1, -0.1], "bias": 0.0}, "optimizer": "adam",
+                 "learning_rate": 0.1, "max_iterations": 12, "trace_every": 1}))
+    out.append(("sigmoid_bce_soft_targets_minibatch_in_order_sgd",
+                {"inputs": X3, "targets": [0.9, 0.1, 0.6], "activation": "sigmoid", "loss": "bce",
+                 "init": {"weights": [0.3, -0.1], "bias": -0.2}, "learning_rate": 0.5,
+                 "batch_size": 2, "max_iterations": 12, "trace_every": 1}))
+    out.append(("softmax_cross_entropy_class_indices_momentum",
+                {"inputs": [[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0], [1.0, 1.0], [0.0, -0.5]],
+                 "targets": [2, 0, 1, 0, 2], "activation": "softmax", "loss": "cross_entropy",
+                 "init": {"weights": [[0.1, 0.0, -0.1], [0.05, -0.2, 0.3]], "bias": [0.0, 0.1, -0.1]},
+                 "optimizer": "momentum", "learning_rate": 0.3, "max_iterations": 12, "trace_every": 1}))
+    out.append(("softmax_cross_entropy_distributions_seeded_rmsprop",
+                {"inputs": [[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0], [1.0, 1.0]],
+                 "targets": [[0.2, 0.8], [0.7, 0.3], [0.5, 0.5], [1.0, 0.0]],
+                 "activation": "softmax", "loss": "cross_entropy",
+                 "init": {"weights": [[0.1, -0.2], [0.3, 0.05]], "bias": [0.01, -0.02]},
+                 "optimizer": "rmsprop", "learning_rate": 0.05, "batch_size": 3, "seed": 11,
+                 "max_iterations": 12, "trace_every": 1}))
     out.append(("identity_mse_loss_below",
                 dict(IDENTITY_MSE, optimizer="sgd", learning_rate=0.1, max_iterations=500,
                      trace_every=10, stop={"loss_below": 0.05})))

@@ -3,21 +3,24 @@
 //! accurate (compensated, fixed-order) sum.
 //!
 //! The objective has two paths that give the same bits:
-//! - the generic path: the loss module's [`LossSpec`] on a = act(z) and the
-//!   activation's backward (or, for the fused pairs sigmoid + bce, sigmoid + focal and
-//!   softmax + cross_entropy, the kind's logits form on z, whose gradient is dL/dz);
-//!   it allocates its arrays on every call;
+//! - the generic path: [`Chain::objective`] (the same loss ∘ activation as
+//!   POST /gradient: the loss on a = act(z) and the activation's backward, or for the
+//!   fused pairs sigmoid + bce, sigmoid + focal and softmax + cross_entropy the kind's
+//!   logits form on z); it allocates its arrays on every call;
 //! - allocation-free fast paths for the common pairs (identity / sigmoid / tanh with
 //!   mse / l2; plain sigmoid + bce; plain softmax + cross_entropy) that write a and
-//!   dL/dz in place with exactly the generic path's arithmetic, operation by
-//!   operation — a test compares whole runs bit for bit.
+//!   dL/dz in place with exactly the arithmetic of the loss files (mse.rs, l2.rs, the
+//!   logits forms in bce.rs and cross_entropy.rs), the reduction and the activation,
+//!   operation by operation. Tests compare whole runs bit for bit; a change to one of
+//!   those files' formulas must be mirrored here (the tests say where).
 
-use crate::compute::activation::{Activation, softmax_in_place};
+use crate::compute::activation::Activation;
+use crate::compute::activation::softmax_in_place;
 use crate::compute::array::Array;
+use crate::compute::chain::Chain;
 use crate::compute::error::ComputeError;
-use crate::compute::loss::{LossKind, LossSpec};
-use crate::compute::numeric::{accurate_sum_iter, log_sigmoid, sigmoid};
-use crate::compute::reduction::Reduction;
+use crate::compute::loss::LossKind;
+use crate::compute::numeric::{accurate_sum_iter, log_sum_exp, sigmoid, softplus};
 
 /// [`accurate_sum_iter`] with the one-term case written out. For a finite x,
 /// accurate_sum_iter([x]) is exactly 0 + x (every TwoSum error term is 0), so `x + 0.0`
@@ -76,24 +79,13 @@ pub(super) enum SquaredAct {
 /// Loss, a and dL/dz from z: the kind with its params, the activation, and which path.
 #[derive(Debug)]
 pub(super) struct Objective {
-    pub activation: Activation,
-    pub spec: LossSpec,
-    /// The kind's logits form on z (sigmoid + bce / focal, softmax + cross_entropy).
-    pub fused: bool,
+    /// The loss after the activation, params read once (the generic path).
+    pub chain: Chain,
     pub fast: Option<Fast>,
     /// Output columns.
     pub k: usize,
     /// Targets are one class index per row.
     pub indices: bool,
-}
-
-/// Whether (activation, kind) is a fused pair: the loss is taken from the logits.
-pub(super) fn is_fused(activation: &Activation, kind: LossKind) -> bool {
-    matches!(
-        (activation, kind),
-        (Activation::Sigmoid, LossKind::Bce | LossKind::Focal)
-            | (Activation::Softmax, LossKind::CrossEntropy)
-    )
 }
 
 /// The fast path for (activation, kind, params), if there is one.
@@ -132,7 +124,7 @@ impl Objective {
     /// The mean loss over `rows` samples; writes a = act(z) and dL/dz (rows × k).
     /// `y` holds the targets (rows × k, or one class number per row with `idx`).
     /// Errors only on the generic path (the loss module's checks, non-finite values);
-    /// their pointers are the loss module's (`/predictions/...`, `/targets/...`).
+    /// their pointers are the chain's (`/logits/...`, `/targets/...`).
     #[allow(clippy::too_many_arguments)]
     pub fn eval(
         &self,
@@ -168,32 +160,14 @@ impl Objective {
     ) -> Result<f64, ComputeError> {
         let k = self.k;
         let matrix = |v: Vec<f64>| Array::matrix(v, rows, k).unwrap_or_else(|| Array::flat(vec![]));
-        let z_arr = matrix(z.to_vec());
         let targets = if self.indices {
             Array::flat(y[..rows].to_vec())
         } else {
             matrix(y[..rows * k].to_vec())
         };
-        let act_arr = self.activation.forward(&z_arr);
-        let (loss, d_logits) = if self.fused {
-            let r = self
-                .spec
-                .evaluate(&z_arr, &targets, Reduction::Mean, None, true)?;
-            (r.loss.total(), r.gradient)
-        } else {
-            let r = self
-                .spec
-                .evaluate(&act_arr, &targets, Reduction::Mean, None, true)?;
-            let d = r
-                .gradient
-                .map(|g| self.activation.backward(&z_arr, &act_arr, &g));
-            (r.loss.total(), d)
-        };
-        let Some(d) = d_logits else {
-            return Err(ComputeError::invalid("/loss", "the loss gave no gradient"));
-        };
-        a.copy_from_slice(act_arr.data());
-        dz.copy_from_slice(d.data());
+        let (loss, d_logits, activations) = self.chain.objective(&matrix(z.to_vec()), &targets)?;
+        a.copy_from_slice(activations.data());
+        dz.copy_from_slice(d_logits.data());
         Ok(loss)
     }
 }
@@ -250,13 +224,14 @@ fn squared_element(act: SquaredAct, half: bool, z: f64, y: f64, scale: Scale) ->
     (a, term, d)
 }
 
-/// One element of plain sigmoid + bce from the logits: term
-/// −(y·ln σ(z) + (1 − y)·ln σ(−z)), dL/dz = (σ(z) − y)/count (API.md, fused pairs).
+/// One element of plain sigmoid + bce from the logits, as bce.rs's logit term with
+/// pos_weight 1 (pw·y = y exactly) and no log_base (÷ 1 exactly): term
+/// y·softplus(−z) + (1 − y)·softplus(z), dL/dz = (σ(z)·(1 − y) − y·σ(−z))/count.
 #[inline(always)]
 fn bce_element(z: f64, y: f64, scale: Scale) -> (f64, f64, f64) {
-    let a = sigmoid(z);
-    let term = -(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z));
-    (a, term, scale.divide(a - y))
+    let term = y * softplus(-z) + (1.0 - y) * softplus(z);
+    let d = sigmoid(z) * (1.0 - y) - y * sigmoid(-z);
+    (sigmoid(z), term, scale.divide(d))
 }
 
 /// An elementwise fast pair over every element: the loss is the accurate sum of the
@@ -358,9 +333,11 @@ pub(super) fn single_neuron(
     (one.divide(term + 0.0), a, x * d + 0.0, d + 0.0)
 }
 
-/// Plain softmax + cross_entropy from the logits, per row: a = softmax(z) (shifted by
-/// the row max), term lse(z) − z_t (index targets) or Σ_c y_c·(lse(z) − z_c), and
-/// dL/dz = (a − y)/rows (API.md, fused pairs).
+/// Plain softmax + cross_entropy from the logits, per row, as cross_entropy.rs's logit
+/// row without class weights, smoothing or log_base: c_k = y_k + 0.0 (one-hot for class
+/// indices; the file's (1 − 0)·y + 0/K, times weight 1), lse = log_sum_exp(z), term
+/// Σ_k c_k·(lse − z_k), dL/dz_k = (e^(z_k − lse)·Σc − c_k)/rows. a = softmax(z) as the
+/// activation computes it (only the abs_error_below rule reads it).
 fn softmax_cross_entropy(
     k: usize,
     z: &[f64],
@@ -379,25 +356,16 @@ fn softmax_cross_entropy(
             .map(|(r, ((zr, ar), dr))| {
                 ar.copy_from_slice(zr);
                 softmax_in_place(ar);
-                let max = zr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let lse = max + accurate_sum_iter(zr.iter().map(|&v| (v - max).exp())).ln();
-                match idx {
-                    Some(idx) => {
-                        let t = idx[r];
-                        for (c, (d, &av)) in dr.iter_mut().zip(ar.iter()).enumerate() {
-                            let yc = if c == t { 1.0 } else { 0.0 };
-                            *d = scale.divide(av - yc);
-                        }
-                        lse - zr[t]
-                    }
-                    None => {
-                        let yr = &y[r * k..(r + 1) * k];
-                        for ((d, &av), &yc) in dr.iter_mut().zip(ar.iter()).zip(yr) {
-                            *d = scale.divide(av - yc);
-                        }
-                        accurate_sum_iter(zr.iter().zip(yr).map(|(&zc, &yc)| yc * (lse - zc)))
-                    }
+                let coef = |c: usize| match idx {
+                    Some(idx) => f64::from(u8::from(idx[r] == c)) + 0.0,
+                    None => y[r * k + c] + 0.0,
+                };
+                let lse = log_sum_exp(zr);
+                let coef_sum = accurate_sum_iter((0..k).map(coef));
+                for (c, (d, &zc)) in dr.iter_mut().zip(zr).enumerate() {
+                    *d = scale.divide((zc - lse).exp() * coef_sum - coef(c));
                 }
+                accurate_sum_iter(zr.iter().enumerate().map(|(c, &zc)| coef(c) * (lse - zc)))
             }),
     );
     scale.divide(total)

@@ -5,11 +5,12 @@
 //! checks everything before any work), the loop in API.md's order ([`Prepared::run`]:
 //! evaluate state i on the whole training set, check the stop rules, sample the trace,
 //! update), and the shapes of what comes out. Its parts:
-//! - `prepare` — shapes, targets vs loss, activation vs loss, init, limits;
+//! - `prepare` — shapes, targets vs loss, activation vs loss (chain.rs's rule, re-exported
+//!   as [`check_activation_fits`]), init, limits;
 //! - `layer` — the dense layer (forward, Xᵀ·dZ), the objective (loss and dL/dz from z:
-//!   allocation-free fast paths for the common pairs, else the loss module's
-//!   [`LossSpec`](crate::compute::LossSpec) and the activation's chain rule, or the
-//!   logits form for the fused pairs);
+//!   allocation-free fast paths for the common pairs, else
+//!   [`Chain::objective`](crate::compute::chain::Chain::objective), the same loss ∘
+//!   activation as POST /gradient, fused pairs from the logits form);
 //! - `optimizer` — torch.optim's update rules, state in and state out;
 //! - `batches` — mini-batch order and the seeded per-epoch shuffle (SplitMix64 +
 //!   Fisher–Yates; the algorithm is documented there and is part of the contract);
@@ -28,7 +29,12 @@ mod run;
 
 pub use batches::{Batches, SplitMix64};
 pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerInfo, OptimizerState};
-pub use prepare::{Prepared, check_activation_fits, prepare};
+pub use prepare::{Prepared, prepare};
+
+/// 422 at `/activation` when a = act(z) cannot be valid predictions for the loss
+/// (bce / focal need sigmoid, cross_entropy / kl_div / js_div need softmax, msle /
+/// poisson need a ≥ 0): the rule lives with the loss ∘ activation code.
+pub use super::chain::check_activation_fits;
 
 use super::activation::Activation;
 use super::array::Array;

@@ -157,18 +157,14 @@ impl Optimizer {
     /// Parses `kind` ("sgd" | "momentum" | "nesterov" | "adagrad" | "rmsprop" | "adam")
     /// and `fields` (the other fields of the optimizer object; empty for a bare
     /// string). `root` is the optimizer's JSON pointer (`/optimizer`). An unknown kind is
-    /// an error at `{root}/kind` (at `{root}` when `fields` is empty) listing the valid
-    /// kinds; an unknown or out-of-range field is an error at `{root}/name`.
+    /// an error at `{root}/kind` listing the valid kinds (an empty `fields` cannot tell
+    /// `{"kind": "adamw"}` from a bare `"adamw"`: for the bare string the caller points
+    /// at `{root}` itself); an unknown or out-of-range field is an error at `{root}/name`.
     pub fn parse(kind: &str, fields: &Params, root: &'static str) -> Result<Self, ComputeError> {
         let Some(info) = OPTIMIZERS.iter().find(|i| i.kind == kind) else {
             let valid: Vec<&str> = OPTIMIZERS.iter().map(|i| i.kind).collect();
-            let field = if fields.is_empty() {
-                root.to_string()
-            } else {
-                format!("{root}/kind")
-            };
             return Err(ComputeError::invalid(
-                field,
+                format!("{root}/kind"),
                 format!("unknown optimizer {kind:?}; valid: {}", valid.join(", ")),
             ));
         };
@@ -230,7 +226,7 @@ impl Optimizer {
     /// One update: writes the new parameters into `out` from `params` and their
     /// gradient `grads` (all the same length as the state's buffers) and returns the
     /// new state. `params` is left untouched, so the caller keeps the previous state.
-    #[inline]
+    #[inline(always)]
     pub fn step(
         &self,
         lr: f64,
@@ -349,7 +345,7 @@ mod tests {
     #[test]
     fn an_unknown_kind_is_named_with_the_valid_ones() {
         let e = Optimizer::parse("lbfgs", &Params::default(), "/optimizer").unwrap_err();
-        assert_eq!(e.field, "/optimizer");
+        assert_eq!(e.field, "/optimizer/kind");
         assert!(e.message.contains("rmsprop"), "{}", e.message);
         let e = Optimizer::parse("lbfgs", &fields(&[("momentum", 0.5)]), "/optimizer").unwrap_err();
         assert_eq!(e.field, "/optimizer/kind");

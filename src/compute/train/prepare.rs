@@ -6,10 +6,10 @@
 
 use super::layer::{self, Objective, ScalarPair};
 use super::{Init, StopRules, TrainLimits, TrainSpec};
-use crate::compute::activation::Activation;
 use crate::compute::array::{Array, Shape};
+use crate::compute::chain::{self, Chain};
 use crate::compute::error::ComputeError;
-use crate::compute::loss::{LossKind, LossSpec};
+use crate::compute::loss::LossKind;
 
 use super::optimizer::Optimizer;
 
@@ -85,35 +85,6 @@ fn numbers_per_row(n: usize, k: usize) -> u64 {
     params.saturating_mul(2).saturating_add(2)
 }
 
-/// 422 at `/activation` when a = act(z) cannot be valid predictions for `kind`:
-/// bce / focal need sigmoid, cross_entropy / kl_div / js_div need softmax (rows that
-/// are distributions), msle / poisson need a ≥ 0 (sigmoid, relu, softplus, softmax, or
-/// leaky_relu with slope 0).
-pub fn check_activation_fits(kind: LossKind, activation: &Activation) -> Result<(), ComputeError> {
-    let need = match kind {
-        LossKind::Bce | LossKind::Focal if *activation != Activation::Sigmoid => {
-            "probabilities in [0, 1]: use activation \"sigmoid\""
-        }
-        LossKind::CrossEntropy | LossKind::KlDiv | LossKind::JsDiv
-            if *activation != Activation::Softmax =>
-        {
-            "rows that are probability distributions: use activation \"softmax\""
-        }
-        LossKind::Msle | LossKind::Poisson if activation.range().0 < 0.0 => {
-            "a >= 0: use activation \"sigmoid\", \"relu\", \"softplus\" or \"softmax\""
-        }
-        _ => return Ok(()),
-    };
-    Err(ComputeError::invalid(
-        "/activation",
-        format!(
-            "{} needs predictions that are {need}; activation {:?} does not give them",
-            kind.name(),
-            activation.name()
-        ),
-    ))
-}
-
 /// Validates `spec` against the loss and `limits`; nothing is computed but state 0.
 pub fn prepare(spec: TrainSpec, limits: &TrainLimits) -> Result<Prepared, ComputeError> {
     // inputs: m samples × n features
@@ -126,7 +97,7 @@ pub fn prepare(spec: TrainSpec, limits: &TrainLimits) -> Result<Prepared, Comput
     }
     check_finite(&spec.inputs, "inputs")?;
 
-    check_activation_fits(spec.loss, &spec.activation)?;
+    chain::check_activation_fits(spec.loss, &spec.activation)?;
 
     // targets: one row per sample
     let (target_rows, target_cols) = match spec.targets.shape() {
@@ -158,15 +129,7 @@ pub fn prepare(spec: TrainSpec, limits: &TrainLimits) -> Result<Prepared, Comput
     let mut theta0 = init_weights(spec.init_weights.as_ref(), n, k, flat_targets)?;
     theta0.extend(init_bias(spec.init_bias.as_ref(), k)?);
 
-    let fused = layer::is_fused(&spec.activation, spec.loss);
-    let loss_spec = LossSpec::new(spec.loss, &spec.params, fused).map_err(|e| {
-        if e.field == "/from_logits" {
-            // the fused pairs need the kind's logits form; only a missing one ends here
-            ComputeError::invalid("/loss", e.message)
-        } else {
-            e
-        }
-    })?;
+    let chain = Chain::new(spec.loss, &spec.params, spec.activation)?;
 
     if !(spec.learning_rate.is_finite() && spec.learning_rate > 0.0) {
         return Err(ComputeError::invalid(
@@ -218,10 +181,8 @@ pub fn prepare(spec: TrainSpec, limits: &TrainLimits) -> Result<Prepared, Comput
         idx,
         flat_targets,
         objective: Objective {
-            activation: spec.activation,
+            chain,
             fast,
-            spec: loss_spec,
-            fused,
             k,
             indices,
         },
@@ -405,8 +366,8 @@ fn check_limits(
 
 /// State 0 on the generic path: the loss module checks the targets against the kind,
 /// and a first state that is not finite is refused (API.md: only later states end a
-/// run as `diverged`). Pointers are moved onto the request: `/predictions/r/...` (the
-/// model output of sample r) becomes `/inputs/r`; flat targets, an m × 1 matrix
+/// run as `diverged`). Pointers are moved onto the request: `/logits/r/...` (the
+/// layer's output for sample r) becomes `/inputs/r`; flat targets, an m × 1 matrix
 /// inside, get their `/targets/r` back.
 fn check_state_zero(p: &Prepared) -> Result<(), ComputeError> {
     let len = p.m * p.k;
@@ -435,7 +396,9 @@ pub(super) fn not_finite_at_start() -> ComputeError {
 
 fn state_zero_error(e: ComputeError, flat_targets: bool) -> ComputeError {
     let field = e.field.as_str();
-    if let Some(rest) = field.strip_prefix("/predictions")
+    if let Some(rest) = field
+        .strip_prefix("/logits")
+        .or_else(|| field.strip_prefix("/predictions"))
         && (rest.is_empty() || rest.starts_with('/'))
     {
         let row = rest.split('/').nth(1).map(str::to_string);

@@ -157,6 +157,7 @@ impl Prepared {
     }
 
     /// The first stop rule state i meets, then `max_iterations`.
+    #[inline(always)]
     fn stop_reason(&self, i: u64, loss: f64, w: &Work, grad: &[f64]) -> Option<StopReason> {
         let rules = &self.stop;
         if rules.loss_below.is_some_and(|t| loss < t) {

@@ -92,6 +92,57 @@ fn run_generic(spec: TrainSpec) -> TrainResult {
         .expect("run")
 }
 
+/// Every number of two runs, in order (iteration, loss, W, b, dW, db of each row, then
+/// the final state), as bits.
+fn bits(r: &TrainResult) -> Vec<(String, u64)> {
+    fn bias(b: &Bias) -> Vec<f64> {
+        match b {
+            Bias::Scalar(x) => vec![*x],
+            Bias::Vector(v) => v.clone(),
+        }
+    }
+    let mut out = Vec::new();
+    let mut push = |what: String, xs: &[f64]| {
+        for (i, x) in xs.iter().enumerate() {
+            out.push((format!("{what}[{i}]"), x.to_bits()));
+        }
+    };
+    for row in &r.trace {
+        let at = format!("row {}", row.iteration);
+        push(format!("{at} loss"), &[row.loss]);
+        push(format!("{at} weights"), row.weights.data());
+        push(format!("{at} bias"), &bias(&row.bias));
+        push(
+            format!("{at} gradient_weights"),
+            row.gradient_weights.data(),
+        );
+        push(format!("{at} gradient_bias"), &bias(&row.gradient_bias));
+    }
+    push("final loss".into(), &[r.final_state.loss]);
+    push("final weights".into(), r.final_state.weights.data());
+    push("final bias".into(), &bias(&r.final_state.bias));
+    out
+}
+
+/// The fast path (as [`run`]) and the generic path give the same run, bit for bit.
+#[track_caller]
+fn assert_same_bits(spec: &TrainSpec) {
+    let (fast, generic) = (run(spec.clone()), run_generic(spec.clone()));
+    assert_eq!(
+        (fast.iterations, fast.stop_reason, fast.trace.len()),
+        (generic.iterations, generic.stop_reason, generic.trace.len())
+    );
+    for ((what, f), (_, g)) in bits(&fast).into_iter().zip(bits(&generic)) {
+        assert_eq!(
+            f,
+            g,
+            "{what}: fast {} ≠ generic {}",
+            f64::from_bits(f),
+            f64::from_bits(g)
+        );
+    }
+}
+
 fn err(spec: TrainSpec) -> ComputeError {
     prepare(spec, &TrainLimits::default()).expect_err("invalid spec")
 }
@@ -362,12 +413,11 @@ fn fast_and_generic_paths_give_identical_bits() {
                 beta2: 0.999,
                 epsilon: 1e-8,
             };
-            assert_eq!(run(batched.clone()), run_generic(batched));
-            let reg = regression(loss, act);
-            assert_eq!(run(reg.clone()), run_generic(reg));
+            assert_same_bits(&batched);
+            assert_same_bits(&regression(loss, act));
         }
     }
-    assert_eq!(run(neuron(true)), run_generic(neuron(true)));
+    assert_same_bits(&neuron(true));
 }
 
 #[test]
@@ -632,7 +682,7 @@ fn class_index_targets_need_k_from_init_weights() {
 }
 
 // ---------------------------------------------------------------------------------
-// Tests that need the bce / cross_entropy / focal losses (losses-b).
+// Runs with bce and cross_entropy.
 
 #[test]
 fn the_textbook_neuron_with_bce_never_gets_below_ln_2() {
@@ -647,44 +697,54 @@ fn the_textbook_neuron_with_bce_never_gets_below_ln_2() {
     assert!(r.final_state.loss >= std::f64::consts::LN_2);
 }
 
-/// The fast paths compute dL/dz as (a − y)·scale (API.md's fused form); the loss files'
-/// logits forms use the cancellation-free σ(z)(1 − y) − y·σ(−z). Same function, bits may
-/// differ in the last place: the runs agree to 1e−12 relative, state by state.
-fn assert_runs_agree(a: &TrainResult, b: &TrainResult) {
-    assert_eq!(a.iterations, b.iterations);
-    assert_eq!(a.stop_reason, b.stop_reason);
-    assert_eq!(a.trace.len(), b.trace.len());
-    let near = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1e-3);
-    for (ra, rb) in a.trace.iter().zip(&b.trace) {
-        assert!(near(ra.loss, rb.loss), "{} vs {}", ra.loss, rb.loss);
-        for (x, y) in ra.weights.data().iter().zip(rb.weights.data()) {
-            assert!(near(*x, *y), "{x} vs {y}");
-        }
-    }
-    assert!(near(a.final_state.loss, b.final_state.loss));
-}
-
 #[test]
-fn fast_and_generic_bce_and_cross_entropy_agree() {
+fn fast_and_generic_bce_and_cross_entropy_give_identical_bits() {
+    // mirrors bce.rs's and cross_entropy.rs's logit forms: a change there shows here
     let mut s = two_outputs(LossKind::Bce, Activation::Sigmoid);
     assert!(
         prepare(s.clone(), &TrainLimits::default())
             .unwrap()
             .has_fast_path()
     );
-    assert_runs_agree(&run(s.clone()), &run_generic(s.clone()));
+    assert_same_bits(&s);
     s.batch_size = Some(3);
-    assert_runs_agree(&run(s.clone()), &run_generic(s));
+    assert_same_bits(&s);
+    let mut bce_neuron = neuron(true);
+    bce_neuron.loss = LossKind::Bce;
+    bce_neuron.max_iterations = 50;
+    assert_same_bits(&bce_neuron);
 
-    // dense distribution targets (rows sum to 1)
+    // dense distribution targets (rows sum to 1), 4 rows and 3 rows (a power of two
+    // and not, for the mean's division)
     let mut ce = two_outputs(LossKind::CrossEntropy, Activation::Softmax);
     ce.targets = Array::matrix(vec![0.2, 0.8, 0.7, 0.3, 0.5, 0.5, 1.0, 0.0], 4, 2).unwrap();
-    assert_runs_agree(&run(ce.clone()), &run_generic(ce.clone()));
+    assert!(
+        prepare(ce.clone(), &TrainLimits::default())
+            .unwrap()
+            .has_fast_path()
+    );
+    assert_same_bits(&ce);
+    ce.batch_size = Some(3);
+    assert_same_bits(&ce);
     // class indices
     ce.targets = Array::flat(vec![1.0, 0.0, 0.0, 1.0]);
     ce.batch_size = Some(2);
     ce.seed = Some(5);
-    assert_runs_agree(&run(ce.clone()), &run_generic(ce));
+    assert_same_bits(&ce);
+    ce.batch_size = None;
+    ce.optimizer = Optimizer::Adagrad { epsilon: 1e-10 };
+    assert_same_bits(&ce);
+}
+
+#[test]
+fn pairs_with_params_take_the_generic_path() {
+    use crate::compute::params::ParamValue;
+    let mut s = two_outputs(LossKind::Bce, Activation::Sigmoid);
+    s.params = Params::new(vec![("pos_weight".into(), ParamValue::Number(2.0))]);
+    let p = prepare(s, &TrainLimits::default()).unwrap();
+    assert!(!p.has_fast_path());
+    let r = p.run(&Cancel::none()).unwrap();
+    assert!(r.final_state.loss < r.trace[0].loss);
 }
 
 #[test]
@@ -718,8 +778,8 @@ fn logic_gates_are_learned_by_one_sigmoid_neuron() {
 
 #[test]
 fn softmax_cross_entropy_state_zero_gradient_is_a_minus_y_over_m() {
-    // zero weights: a = (½, ½) in every row; dL/dz = (a − onehot)/m, so
-    // db = Σ_rows (a − y)/m = ((½ − 1) + ½ + ½ + (½ − 1))/4 … per column
+    // zero weights: a = (½, ½) in every row and C = ln 2; dL/dz = (a − onehot)/m, and
+    // with targets 1, 0, 0, 1 each column of db sums ½ − 1 twice and ½ twice: 0
     let mut ce = two_outputs(LossKind::CrossEntropy, Activation::Softmax);
     ce.init_weights = Some(Init::Array(Array::matrix(vec![0.0; 4], 2, 2).unwrap()));
     ce.init_bias = None;
@@ -770,4 +830,39 @@ fn cpu_ns() -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+#[test]
+fn the_losss_own_target_checks_point_into_the_request() {
+    // bce targets outside [0, 1]: flat targets are m × 1 inside, reported as /targets/i
+    let mut s = regression(LossKind::Bce, Activation::Sigmoid);
+    s.targets = Array::flat(vec![0.0, 1.0, 1.5, 0.0, 1.0]);
+    assert_eq!(err(s).field, "/targets/2");
+    // cross_entropy distribution rows must sum to 1
+    let mut s = two_outputs(LossKind::CrossEntropy, Activation::Softmax);
+    s.targets = Array::matrix(vec![0.2, 0.8, 0.7, 0.2, 0.5, 0.5, 1.0, 0.0], 4, 2).unwrap();
+    assert_eq!(err(s).field, "/targets/1");
+    // bad params are named as /params/...
+    let mut s = two_outputs(LossKind::Huber, Activation::Identity);
+    s.params = crate::compute::params::Params::new(vec![(
+        "delta".into(),
+        crate::compute::params::ParamValue::Number(-1.0),
+    )]);
+    assert_eq!(err(s).field, "/params/delta");
+}
+
+#[test]
+fn a_first_state_the_loss_refuses_is_reported_at_the_sample() {
+    // kl_div needs q > 0 where p > 0: softmax of logits 800 apart underflows to 0 in
+    // sample 1 (x = 1 with weights (0, 800) gives a = (0, 1) against p = (½, ½))
+    let mut s = two_outputs(LossKind::KlDiv, Activation::Softmax);
+    s.inputs = Array::matrix(vec![0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0], 4, 2).unwrap();
+    s.targets = Array::matrix(vec![0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], 4, 2).unwrap();
+    s.init_weights = Some(Init::Array(
+        Array::matrix(vec![0.0, 800.0, 0.0, 0.0], 2, 2).unwrap(),
+    ));
+    s.init_bias = None;
+    let e = err(s);
+    assert_eq!(e.field, "/inputs/1", "{}", e.message);
+    assert!(e.message.contains("state 0"), "{}", e.message);
 }
