@@ -15,6 +15,7 @@ BIN="$(losslab_bin)"
 SCRATCH="$(mktemp -d /tmp/losslab-graceful.XXXXXX)"
 trap 'e2e_cleanup; rm -rf "$SCRATCH"' EXIT
 HTTP="$E2E_DIR/e2e_http.py"
+need_cmd curl curl || { fail "curl available"; summary; exit 1; }
 
 if [ ! -x "$BIN" ]; then
     fail "losslab binary at $BIN (set LOSSLAB_BIN)"
