@@ -21,6 +21,7 @@
 #
 #   bash tests/e2e/docker_image.sh
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT" || exit 1
 

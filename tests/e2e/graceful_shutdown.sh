@@ -10,6 +10,7 @@
 #
 #   LOSSLAB_BIN=target/release/losslab bash tests/e2e/graceful_shutdown.sh
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 BIN="$(losslab_bin)"
 SCRATCH="$(mktemp -d /tmp/losslab-graceful.XXXXXX)"

@@ -12,6 +12,7 @@
 #   SCALE_OUT_SECS (default 30): length of the wrk run; the events scale with it.
 # All traffic goes to 127.0.0.1.
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 BIN="$(losslab_bin)"
 DURATION="${SCALE_OUT_SECS:-30}"
