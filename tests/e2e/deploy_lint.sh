@@ -10,6 +10,7 @@
 #
 #   bash tests/e2e/deploy_lint.sh
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 trap e2e_cleanup EXIT
 cd "$REPO_ROOT" || exit 1

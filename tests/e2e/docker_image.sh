@@ -21,6 +21,7 @@
 #
 #   bash tests/e2e/docker_image.sh
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT" || exit 1
 
@@ -202,7 +203,9 @@ fi
 echo "== docker build of ./Dockerfile (real build context, .dockerignore as shipped)"
 t0=$(date +%s.%N)
 REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-if docker build --network none --build-arg "REVISION=$REVISION" -t "$IMAGE" . >"$SCRATCH/build.log" 2>&1; then
+VERSION="$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)"
+if docker build --network none --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" \
+    -t "$IMAGE" . >"$SCRATCH/build.log" 2>&1; then
     BUILD_SECS="$(step_time "$t0")"
     pass "docker build -t $IMAGE . (${BUILD_SECS} s)"
 else
@@ -244,7 +247,9 @@ for k in ('title', 'version', 'revision', 'licenses', 'description'):
     assert l.get('org.opencontainers.image.' + k), (k, l)
 assert l['org.opencontainers.image.revision'] == '$REVISION', l"
 version_out="$(docker run --rm --network none "$IMAGE" --version 2>&1 | head -1)"
-check "docker run $IMAGE --version: '$version_out'" test -n "$version_out"
+label_version="$(docker image inspect -f '{{ index .Config.Labels "org.opencontainers.image.version" }}' "$IMAGE")"
+check "docker run $IMAGE --version says '$version_out', the version label says '$label_version' (Cargo.toml: $VERSION)" \
+    test "$version_out" = "losslab $VERSION" -a "$label_version" = "$VERSION"
 
 # --- 4. run it as Kubernetes would: read-only root, no capabilities, no privilege gain ---
 echo "== docker run (host network, 127.0.0.1 only; --read-only --cap-drop ALL --security-opt no-new-privileges)"

@@ -10,11 +10,13 @@
 #
 #   LOSSLAB_BIN=target/release/losslab bash tests/e2e/graceful_shutdown.sh
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 BIN="$(losslab_bin)"
 SCRATCH="$(mktemp -d /tmp/losslab-graceful.XXXXXX)"
 trap 'e2e_cleanup; rm -rf "$SCRATCH"' EXIT
 HTTP="$E2E_DIR/e2e_http.py"
+need_cmd curl curl || { fail "curl available"; summary; exit 1; }
 
 if [ ! -x "$BIN" ]; then
     fail "losslab binary at $BIN (set LOSSLAB_BIN)"

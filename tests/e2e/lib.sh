@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (variables here are read by the scripts that source it)
 # Shared helpers for the tests/e2e/*.sh scripts (sourced, not run).
 #
 # Every script: prints one line per check (PASS/FAIL/SKIP), ends with `N passed, M failed`

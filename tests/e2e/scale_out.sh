@@ -12,6 +12,7 @@
 #   SCALE_OUT_SECS (default 30): length of the wrk run; the events scale with it.
 # All traffic goes to 127.0.0.1.
 
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 BIN="$(losslab_bin)"
 DURATION="${SCALE_OUT_SECS:-30}"
@@ -43,18 +44,19 @@ info "binary: $BIN ($("$BIN" --version 2>&1 | head -1))"
 check "nginx available (Debian package)" need_cmd nginx nginx
 check "wrk available (Debian package)" need_cmd wrk wrk
 check "envsubst available (Debian gettext-base)" need_cmd envsubst gettext-base
+check "curl available" need_cmd curl curl
 NGINX=/usr/sbin/nginx
 command -v nginx >/dev/null 2>&1 && NGINX="$(command -v nginx)"
 
 # --- replicas -----------------------------------------------------------------------
 declare -a PORT PID
-SHUTDOWN_DELAY=2
+SHUTDOWN_DELAY=4
 GRACE=10
 start_replica() { # start_replica INDEX: (re)start replica INDEX on its port
     local i="$1"
     LOSSLAB_ADDR="127.0.0.1:${PORT[$i]}" \
         LOSSLAB_SHUTDOWN_DELAY_SECS=$SHUTDOWN_DELAY LOSSLAB_GRACE_SECS=$GRACE \
-        LOSSLAB_MAX_ITERATIONS=100000000 LOSSLAB_LOG_FORMAT=json \
+        LOSSLAB_MAX_ITERATIONS=1000000000 LOSSLAB_LOG_FORMAT=json \
         "$BIN" serve >>"$SCRATCH/replica$i.log" 2>&1 &
     PID[$i]=$!
     track "${PID[$i]}"
@@ -118,7 +120,7 @@ body="$(curl -s --max-time 10 -H 'content-type: application/json' --data-binary 
 check "POST /train via LB: the textbook neuron stops after 287 updates (API.md)" \
     python3 -c "import json,sys; r=json.loads(sys.argv[1]); assert r['iterations'] == 287 and r['stop_reason'] == 'loss_below', r" "$body"
 
-ITERS="$(python3 "$E2E_DIR/e2e_http.py" calibrate "http://127.0.0.1:${PORT[1]}" 2.0 100000000)"
+ITERS="$(python3 "$E2E_DIR/e2e_http.py" calibrate "http://127.0.0.1:${PORT[1]}" 2.0 1000000000)"
 info "a /train of $ITERS updates takes about 2 s here"
 stream="$(python3 "$E2E_DIR/e2e_http.py" stream "$LB" "$ITERS")"
 info "NDJSON via LB: $stream"
