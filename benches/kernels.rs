@@ -2,6 +2,7 @@
 //! (rows of 10, class-index targets), value and gradient, as a /loss request computes
 //! them after parsing. `cargo bench --bench kernels`.
 
+#![allow(clippy::unwrap_used)]
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use losslab::compute::{Array, LossKind, LossSpec, Params, Reduction};
 use std::hint::black_box;
@@ -10,7 +11,9 @@ fn data(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 0.98 + 0.01
         })
         .collect()

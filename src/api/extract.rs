@@ -56,6 +56,12 @@ impl FromRequest<AppState> for JsonBytes {
 /// Parses a JSON body into `T`: syntax errors (and numbers outside the f64 range) are
 /// 400; type errors, unknown fields and unknown values are 422 at the field's pointer.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Fast path: plain serde_json. Tracking the path of every element costs about a
+    // fifth of the parse of a large array, and only an error needs the path; so a body
+    // that fails is parsed again with serde_path_to_error to name the field.
+    if let Ok(MapOnly(v)) = serde_json::from_slice::<MapOnly<T>>(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, MapOnly<T>>(&mut de) {
         Ok(MapOnly(v)) => v,

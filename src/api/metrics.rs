@@ -29,9 +29,17 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let s = map
-            .entry((route.to_string(), method.to_string(), status))
-            .or_default();
+        // look up without allocating: the few series are scanned; a new one is keyed once
+        let found = map
+            .iter_mut()
+            .find(|((r, m, s), _)| r == route && m == method && *s == status)
+            .map(|(_, s)| s);
+        let s = match found {
+            Some(s) => s,
+            None => map
+                .entry((route.to_string(), method.to_string(), status))
+                .or_default(),
+        };
         s.count += 1;
         s.sum += seconds;
         for (b, le) in s.buckets.iter_mut().zip(BUCKETS) {
