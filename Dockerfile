@@ -19,16 +19,21 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 
 # 1. The dependencies alone, compiled against a stub crate, in a layer that only Cargo.toml
 #    and Cargo.lock invalidate: a source change then recompiles losslab alone, not all its
-#    dependencies. A pure speed-up: where the stub cannot stand in for the crate (a manifest that
-#    names a build script or bench targets, say) the step builds nothing and step 2 builds
+#    dependencies. The stub is an empty lib, an empty main and an empty file for each
+#    [[bench]] the manifest declares (cargo checks that declared targets exist, though a
+#    release build never compiles benches). A pure speed-up: should the stub not stand in
+#    for the crate (a build script, say), this step builds nothing and step 2 builds
 #    everything. The stub's own artifacts are removed so step 2 never mistakes them for
 #    the real crate.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+RUN mkdir -p src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
+    && awk '/^\[/ { bench = ($0 == "[[bench]]") } \
+            bench && /^name *=/ { gsub(/^name *= *"|".*$/, ""); print "fn main() {}" > ("benches/" $0 ".rs") }' \
+           Cargo.toml \
     && (cargo build --release --locked || echo "dependency pre-build skipped; step 2 builds all") \
-    && rm -rf src target/release/losslab target/release/losslab.d \
+    && rm -rf src benches target/release/losslab target/release/losslab.d \
        target/release/.fingerprint/losslab-* target/release/deps/losslab-* \
        target/release/deps/liblosslab-*
 

@@ -49,6 +49,16 @@ trap cleanup EXIT
 
 step_time() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.0f}')" "$1" "$(date +%s.%N)"; }
 
+# One run at a time on a machine: a second run would share (and then stop) the engine the
+# first one started, in the middle of its build.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/docker_image.lock"
+if ! flock -w 1800 9; then
+    fail "another tests/e2e/docker_image.sh still holds $CACHE/docker_image.lock after 30 min"
+    summary
+    exit 1
+fi
+
 # --- 1. a Docker engine ---------------------------------------------------------------
 echo "== Docker engine"
 engine_up() { docker info >/dev/null 2>&1; }
@@ -72,6 +82,10 @@ start_engine() {
         fi
         sleep 0.5
     done
+    # Ours only if it is still running: an engine someone else started answers too, and
+    # must not be stopped by us at the end.
+    sleep 1
+    alive "$STARTED_DOCKERD" || STARTED_DOCKERD=""
 }
 if ! start_engine; then
     echo "NO DOCKER ENGINE: could not start one on this machine; the image build/run steps are SKIPPED."
