@@ -196,7 +196,6 @@ impl Loss for CrossEntropy {
 
 #[cfg(test)]
 mod tests {
-    use super::super::kl_div::tests::fd_check_rows;
     use super::super::testing::*;
     use super::super::{Guard, LossKind, LossSpec, LossValue};
     use crate::compute::array::Array;

@@ -87,7 +87,6 @@ impl Loss for JsDiv {
 
 #[cfg(test)]
 mod tests {
-    use super::super::kl_div::tests::fd_check_rows;
     use super::super::testing::*;
     use super::super::{LossKind, LossSpec, LossValue};
     use crate::compute::array::Array;

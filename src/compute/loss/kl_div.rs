@@ -86,55 +86,12 @@ impl Loss for KlDiv {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
+    use super::super::LossKind;
     use super::super::testing::*;
-    use super::super::{LossKind, LossSpec};
     use crate::compute::array::Array;
     use crate::compute::params::Params;
     use crate::compute::reduction::Reduction;
-
-    /// [`fd_check`] with the step 1e−7·max(1, |x|): its step of 1e−6 moves a probability
-    /// row's sum by 1e−6, the very tolerance of the row-sum check, so a perturbed row may
-    /// be rejected. For the kinds whose predictions are distribution rows.
-    #[track_caller]
-    #[allow(clippy::too_many_arguments)]
-    pub(in crate::compute::loss) fn fd_check_rows(
-        kind: LossKind,
-        p: &Params,
-        from_logits: bool,
-        a: &Array,
-        y: &Array,
-        reduction: Reduction,
-        weights: Option<&[f64]>,
-        tol: f64,
-    ) {
-        let spec = LossSpec::new(kind, p, from_logits).expect("params");
-        let total = |a: &Array| {
-            spec.evaluate(a, y, reduction, weights, false)
-                .expect("valid input")
-                .loss
-                .total()
-        };
-        let g = spec
-            .evaluate(a, y, reduction, weights, true)
-            .expect("valid input")
-            .gradient
-            .expect("gradient")
-            .into_data();
-        for (i, (&x, &ana)) in a.data().iter().zip(&g).enumerate() {
-            let h = 1e-7 * x.abs().max(1.0);
-            let (mut plus, mut minus) = (a.clone(), a.clone());
-            plus.data_mut()[i] = x + h;
-            minus.data_mut()[i] = x - h;
-            let num = (total(&plus) - total(&minus)) / (2.0 * h);
-            let err = (num - ana).abs() / num.abs().max(ana.abs()).max(1e-8);
-            assert!(
-                err <= tol,
-                "{}: element {i}: numeric {num:e} vs analytic {ana:e} (rel {err:e})",
-                kind.name()
-            );
-        }
-    }
 
     const KL: LossKind = LossKind::KlDiv;
 
