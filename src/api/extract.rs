@@ -39,27 +39,50 @@ impl FromRequest<AppState> for JsonBytes {
                 format!("Content-Type {ct:?} is not supported; send application/json")
             }));
         }
-        let limit = state.config.max_body_bytes;
-        Bytes::from_request(req, state)
+        read_body(req.into_body(), state.config.max_body_bytes)
             .await
             .map(JsonBytes)
-            .map_err(|rej| {
-                if rej.status().as_u16() == 413 {
-                    ApiError::TooLarge(limit as u64)
-                } else {
-                    ApiError::Malformed(rej.body_text())
-                }
-            })
     }
+}
+
+/// Reads the whole (already gzip-decoded) body into one buffer, at most `limit` bytes.
+/// The buffer is sized from the body's length up front, so a 40 MB body is received
+/// straight into its final place: no list of chunks copied once more at the end, no
+/// regrowing.
+async fn read_body(mut body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || ApiError::TooLarge(limit as u64);
+    let hint = axum::body::HttpBody::size_hint(&body);
+    if hint.lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(hint.exact().unwrap_or(hint.lower()) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Parses a JSON body into `T`: syntax errors (and numbers outside the f64 range) are
 /// 400; type errors, unknown fields and unknown values are 422 at the field's pointer.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Fast path: plain serde_json. Tracking the path of every element costs about a
-    // fifth of the parse of a large array, and only an error needs the path; so a body
-    // that fails is parsed again with serde_path_to_error to name the field.
-    if let Ok(MapOnly(v)) = serde_json::from_slice::<MapOnly<T>>(bytes) {
+    // Fast path: sonic-rs, without tracking where it is. Tracking the path of every
+    // element costs about a fifth of the parse of a large array, and only an error needs
+    // the path; so a body that fails is parsed again by serde_json with
+    // serde_path_to_error, whose messages and pointers every error response uses.
+    let fast = if may_hold_negative_zero(bytes) {
+        serde_json::from_slice::<MapOnly<T>>(bytes).ok()
+    } else {
+        sonic_rs::from_slice::<MapOnly<T>>(bytes).ok()
+    };
+    if let Some(MapOnly(v)) = fast {
         return Ok(v);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -74,6 +97,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end()
         .map_err(|e| ApiError::Malformed(strip_position(&e.to_string())))?;
     Ok(value)
+}
+
+/// Whether the body may hold a number that is −0.0: `-0`, `-0.0`, `-0e5`, or a negative
+/// number too small for f64 (`-1e-400`). sonic-rs reads those as +0.0; serde_json keeps
+/// the sign, so such a body takes serde_json. Conservative: a `-` in a string or a
+/// 3-digit negative exponent of a nonzero number only costs the faster parser.
+fn may_hold_negative_zero(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'-', b).any(|i| {
+        let after = &b[i + 1..];
+        if i > 0 && matches!(b[i - 1], b'e' | b'E') {
+            // an exponent: a value underflows to zero only below e-307
+            after.iter().take_while(|c| c.is_ascii_digit()).count() >= 3
+        } else {
+            // a sign: is every digit of the mantissa a zero?
+            let mut mantissa = after
+                .iter()
+                .take_while(|c| c.is_ascii_digit() || **c == b'.')
+                .peekable();
+            mantissa.peek().is_some() && mantissa.all(|c| matches!(c, b'0' | b'.'))
+        }
+    })
 }
 
 fn classify(e: serde_json::Error, pointer: String) -> ApiError {
@@ -191,5 +235,139 @@ mod tests {
             parse_json::<T>(br#"{"a": []} x"#),
             Err(ApiError::Malformed(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod fast_path_agrees {
+    //! sonic-rs is only the fast path: whatever it accepts, serde_json must accept with
+    //! the same value, or the two parsers would answer the same body differently.
+    use crate::api::routes::loss::LossRequest;
+    use crate::api::wire::MapOnly;
+
+    const BODIES: &[&str] = &[
+        r#"{"predictions": [1, 2.5], "targets": [0, 1]}"#,
+        r#"{"predictions": [1, 2.5,], "targets": [0, 1]}"#,
+        r#"{"predictions": [1, 2.5], "targets": [0, 1],}"#,
+        r#"{"predictions": [1, 2.5], "predictions": [3, 4], "targets": [0, 1]}"#,
+        r#"{"predictions": [NaN, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [Infinity, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [1e400, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [-1e400, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [1e-400, 4.9e-324], "targets": [0, 1]}"#,
+        r#"{"predictions": [01, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [+1, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [.5, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [1., 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [1e, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [-, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [-0.0, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [-0, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [-0e7, -0.000], "targets": [-1e-400, -4.9e-325]}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "params": {"delta": -0.0}}"#,
+        r#"{"predictions": [1E5, 1e+5], "targets": [1e-5, 100000000000000000000]}"#,
+        r#"{"predictions": [18446744073709551616, -9223372036854775809], "targets": [0, 1]}"#,
+        r#"{"predictions": [0.1000000000000000055511151231257827, 1], "targets": [0, 1]}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1]} x"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1]} {}"#,
+        r#"{"predictions": [1, 2], /* c */ "targets": [0, 1]}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "reduction": "s\u0075m"}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "reduction": "sum\ud800"}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "reduction": "\x"}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "params": {"d\u00e9lta": 1}}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "params": {"delta": 1, "delta": 2}}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "gradient": 1}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "gradient": "true"}"#,
+        r#"{"predictions": [1, 2], "targets": [0, 1], "weights": null}"#,
+        r#"{"predictions": [[1, 2], [3, 4]], "targets": [[0, 1], [1, 0]]}"#,
+        r#"{"predictions": [[1, 2], [3]], "targets": [[0, 1], [1, 0]]}"#,
+        r#"{"predictions": [[1, 2], 3], "targets": [[0, 1], [1, 0]]}"#,
+        r#"{"predictions": [[]], "targets": [[0, 1], [1, 0]]}"#,
+        r#"{"predictions": [], "targets": []}"#,
+        r#"[{"predictions": [1], "targets": [1]}]"#,
+        r#"{"predictions": [1], "targets": [1], "zz": 0}"#,
+        r#"{"targets": [1]}"#,
+        "{\"predictions\": [1],\u{c}\"targets\": [1]}",
+        "\u{feff}{\"predictions\": [1], \"targets\": [1]}",
+        "{\"predictions\": [1], \"targets\": [1], \"reduction\": \"a\tb\"}",
+        "",
+        "null",
+        "{",
+    ];
+
+    #[test]
+    fn sonic_accepts_only_what_serde_json_accepts_and_agrees_on_the_value() {
+        let mut differ = Vec::new();
+        for body in BODIES {
+            let fast = match super::may_hold_negative_zero(body.as_bytes()) {
+                true => continue, // serde_json parses it
+                false => sonic_rs::from_slice::<MapOnly<LossRequest>>(body.as_bytes()),
+            };
+            let slow = serde_json::from_slice::<MapOnly<LossRequest>>(body.as_bytes());
+            match (fast, slow) {
+                (Ok(_), Err(e)) => differ.push(format!("{body}: only sonic-rs accepts ({e})")),
+                (Ok(MapOnly(f)), Ok(MapOnly(s))) if format!("{f:?}") != format!("{s:?}") => {
+                    differ.push(format!("{body}: {f:?} != {s:?}"))
+                }
+                _ => {}
+            }
+        }
+        assert!(differ.is_empty(), "{differ:#?}");
+    }
+
+    #[test]
+    fn negative_zeros_keep_their_sign() {
+        assert!(super::may_hold_negative_zero(b"[-0]"));
+        assert!(super::may_hold_negative_zero(b"[1, -0.000e5]"));
+        assert!(super::may_hold_negative_zero(b"[-1.5e-400]"));
+        assert!(!super::may_hold_negative_zero(
+            b"[-0.5, 1e-05, -1.25e-7, -10]"
+        ));
+        let body = br#"{"predictions": [-0.0, -0, -1e-400], "targets": [0, 0, 0]}"#;
+        let req: LossRequest = super::parse_json(body).unwrap();
+        assert!(
+            req.predictions
+                .0
+                .data()
+                .iter()
+                .all(|x| *x == 0.0 && x.is_sign_negative())
+        );
+    }
+
+    #[test]
+    fn random_doubles_parse_to_the_nearest_f64() {
+        // shortest round-trip, 17 significant digits, and 25 digits (exact rounding of
+        // long decimals), each compared with Rust's correctly rounded str::parse
+        let mut s = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut texts = Vec::new();
+        while texts.len() < 30_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let x = f64::from_bits(s);
+            if x.is_finite() {
+                texts.push(format!("{x:?}"));
+                texts.push(format!("{x:.16e}"));
+                texts.push(format!("{x:.24e}"));
+            }
+        }
+        let list = texts.join(", ");
+        let body = format!(r#"{{"predictions": [{list}], "targets": [{list}]}}"#);
+        let MapOnly(fast) = sonic_rs::from_slice::<MapOnly<LossRequest>>(body.as_bytes()).unwrap();
+        let slow: LossRequest = super::parse_json(body.as_bytes()).unwrap();
+        for arr in [&fast.predictions, &fast.targets, &slow.predictions] {
+            assert_eq!(arr.0.len(), texts.len());
+            for (t, got) in texts.iter().zip(arr.0.data()) {
+                let want: f64 = t.parse().unwrap();
+                assert_eq!(got.to_bits(), want.to_bits(), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_by_both() {
+        let body = b"{\"predictions\": [1], \"targets\": [1], \"reduction\": \"\xff\"}";
+        assert!(sonic_rs::from_slice::<MapOnly<LossRequest>>(body).is_err());
+        assert!(serde_json::from_slice::<MapOnly<LossRequest>>(body).is_err());
     }
 }
