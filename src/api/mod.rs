@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
