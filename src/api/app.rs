@@ -6,11 +6,12 @@
 //! 2. edge (edge.rs): `losslab-version` on every response, request id (kept or made, and
 //!    echoed), metrics by route template, and problem+json for any error a layer or axum
 //!    answered in text
-//! 3. the tracing span (DEBUG)
-//! 4. CORS
-//! 5. response compression (gzip, br, zstd; never NDJSON streams)
-//! 6. rate limit per client IP (when configured; health probes exempt)
-//! 7. gzip request bodies decoded; body limit (axum's 2 MB default lifted to ours)
+//! 3. CORS
+//! 4. response compression (gzip, br, zstd; never NDJSON streams)
+//! 5. rate limit per client IP (only when configured; health probes exempt)
+//! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
+//!    decodes gzip bodies (extract.rs)
+//! 7. (only when the log filter shows DEBUG) the tracing span of each request
 
 use axum::Router;
 use axum::extract::Request;
@@ -21,8 +22,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, DefaultPredicate};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
+use tracing::level_filters::LevelFilter;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,7 +63,7 @@ pub fn app(state: AppState) -> Router {
     let compression = CompressionLayer::new().compress_when(
         DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson")),
     );
-    Router::new()
+    let routes = Router::new()
         .merge(api_router())
         .route("/", get(pages::index))
         .route("/static/app.js", get(pages::app_js))
@@ -70,31 +71,37 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(pages::openapi_json))
         .merge(Router::<AppState>::from(swagger))
         .fallback(pages::not_found)
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    with_request_spans(routes)
         .layer(
             // one ServiceBuilder: the whole stack is one layer of the router, so a request
             // clones and boxes it once, not once per layer
             tower::ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(panic_problem))
                 .layer(EdgeLayer::new(state.metrics.clone()))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let id = req
-                        .headers()
-                        .get(X_REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    // debug level: at the default `info` filter the span is never built (it
-                    // cost about a fifth of a small request's time); LOSSLAB_LOG=debug
-                    // turns it on
-                    tracing::debug_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
-                }))
                 .layer(cors)
                 .layer(compression)
-                .layer(RateLimitLayer(state.rate.clone()))
-                .layer(RequestDecompressionLayer::new().gzip(true))
+                .option_layer(state.rate.clone().map(RateLimitLayer))
                 .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
+}
+
+/// The tracing span of each request, innermost, inside the edge (so it sees the request
+/// id). Its span is DEBUG: when the log filter cannot show it, the layer is left out —
+/// even disabled it cost a tenth of a small request.
+fn with_request_spans(routes: Router<AppState>) -> Router<AppState> {
+    if LevelFilter::current() < LevelFilter::DEBUG {
+        return routes;
+    }
+    routes.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let id = req
+            .headers()
+            .get(X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::debug_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+    }))
 }
 
 fn cors_layer(origins: &str) -> CorsLayer {

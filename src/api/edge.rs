@@ -5,7 +5,8 @@
 //!   from the client or made, and echoed), metrics by route template, and `problemize` —
 //!   any error answer not already problem+json (axum rejections, 405, layer answers)
 //!   becomes one, keeping its status and headers (Allow, Retry-After);
-//! - [`RateLimitLayer`]: 429 per client IP when a rate is configured (probes exempt).
+//! - [`RateLimitLayer`]: 429 per client IP, in the stack only when a rate is configured
+//!   (probes exempt).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -207,9 +208,9 @@ impl SequentialId {
     }
 }
 
-/// 429 with Retry-After past the per-IP rate, when one is configured.
+/// 429 with Retry-After past the per-IP rate (the layer exists only when a rate is set).
 #[derive(Clone)]
-pub struct RateLimitLayer(pub Option<Arc<RateLimiter>>);
+pub struct RateLimitLayer(pub Arc<RateLimiter>);
 
 impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
@@ -224,43 +225,36 @@ impl<S> Layer<S> for RateLimitLayer {
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,
-    limiter: Option<Arc<RateLimiter>>,
+    limiter: Arc<RateLimiter>,
 }
 
-impl<S, B> Service<Request> for RateLimit<S>
+impl<S> Service<Request> for RateLimit<S>
 where
-    S: Service<Request, Response = Response<B>, Error = Infallible>,
-    S::Future: Send + 'static,
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: Service<Request, Response = Response, Error = Infallible>,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = futures_util::future::Either<
-        std::future::Ready<Result<Response, Infallible>>,
-        futures_util::future::MapOk<S::Future, fn(Response<B>) -> Response>,
-    >;
+    type Future =
+        futures_util::future::Either<std::future::Ready<Result<Response, Infallible>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        use futures_util::TryFutureExt;
-        if let Some(limiter) = &self.limiter {
-            let exempt = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
-            let ip = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
-            if let (false, Some(ip)) = (exempt, ip)
-                && let Err(wait) = limiter.check(ip)
-            {
-                let res = ApiError::RateLimited(wait).into_response();
-                return futures_util::future::Either::Left(std::future::ready(Ok(res)));
-            }
+        use futures_util::future::Either;
+        let exempt = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+        let ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let (false, Some(ip)) = (exempt, ip)
+            && let Err(wait) = self.limiter.check(ip)
+        {
+            return Either::Left(std::future::ready(Ok(
+                ApiError::RateLimited(wait).into_response()
+            )));
         }
-        let to_body: fn(Response<B>) -> Response = |r| r.map(Body::new);
-        futures_util::future::Either::Right(self.inner.call(req).map_ok(to_body))
+        Either::Right(self.inner.call(req))
     }
 }

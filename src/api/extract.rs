@@ -39,35 +39,122 @@ impl FromRequest<AppState> for JsonBytes {
                 format!("Content-Type {ct:?} is not supported; send application/json")
             }));
         }
-        read_body(req.into_body(), state.config.max_body_bytes)
+        let gzip = match req
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("identity") => false,
+            Some("gzip") | Some("x-gzip") => true,
+            Some(other) => {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "Content-Encoding {other:?} is not supported; send gzip or identity"
+                )));
+            }
+        };
+        read_body(req.into_body(), gzip, state.config.max_body_bytes)
             .await
             .map(JsonBytes)
     }
 }
 
-/// Reads the whole (already gzip-decoded) body into one buffer, at most `limit` bytes.
-/// The buffer is sized from the body's length up front, so a 40 MB body is received
-/// straight into its final place: no list of chunks copied once more at the end, no
-/// regrowing.
-async fn read_body(mut body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the whole body into one buffer, gunzipping it on the way when `gzip`; at most
+/// `limit` bytes after decoding (413 past it, also for a small gzip that inflates past
+/// it). The buffer of a plain body is sized from its length up front, so a 40 MB body is
+/// received straight into its final place: no list of chunks copied once more at the
+/// end, no regrowing.
+async fn read_body(
+    mut body: axum::body::Body,
+    gzip: bool,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let too_large = || ApiError::TooLarge(limit as u64);
     let hint = axum::body::HttpBody::size_hint(&body);
-    if hint.lower() > limit as u64 {
+    if !gzip && hint.lower() > limit as u64 {
         return Err(too_large());
     }
-    let mut buf = Vec::with_capacity(hint.exact().unwrap_or(hint.lower()) as usize);
+    let capacity = if gzip {
+        0
+    } else {
+        hint.exact().unwrap_or(hint.lower()) as usize
+    };
+    let mut sink = Gunzip::new(
+        gzip,
+        Capped {
+            buf: Vec::with_capacity(capacity),
+            limit,
+        },
+    );
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&data);
+            sink.write_all(&data).map_err(|e| body_error(e, limit))?;
         }
     }
-    Ok(Bytes::from(buf))
+    let buf = sink.finish().map_err(|e| body_error(e, limit))?;
+    Ok(Bytes::from(buf.buf))
+}
+
+/// A plain body is copied as is; a gzip one decoded (any number of gzip members).
+enum Gunzip {
+    Plain(Capped),
+    Gzip(Box<flate2::write::MultiGzDecoder<Capped>>),
+}
+
+impl Gunzip {
+    fn new(gzip: bool, out: Capped) -> Self {
+        if gzip {
+            Gunzip::Gzip(Box::new(flate2::write::MultiGzDecoder::new(out)))
+        } else {
+            Gunzip::Plain(out)
+        }
+    }
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self {
+            Gunzip::Plain(c) => c.write_all(data),
+            Gunzip::Gzip(d) => d.write_all(data),
+        }
+    }
+    fn finish(self) -> std::io::Result<Capped> {
+        match self {
+            Gunzip::Plain(c) => Ok(c),
+            Gunzip::Gzip(d) => d.finish(),
+        }
+    }
+}
+
+/// The decoded bytes, refusing to grow past the body limit.
+struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "over the body limit",
+            ));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn body_error(e: std::io::Error, limit: usize) -> ApiError {
+    if e.kind() == std::io::ErrorKind::FileTooLarge {
+        ApiError::TooLarge(limit as u64)
+    } else {
+        ApiError::Malformed(format!("the gzip body is corrupt: {e}"))
+    }
 }
 
 /// Parses a JSON body into `T`: syntax errors (and numbers outside the f64 range) are

@@ -243,6 +243,59 @@ async fn a_gzip_encoded_body_is_accepted() {
     close(&r.json()["loss"], 2.5);
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn encoded(encoding: &str, body: Vec<u8>) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post("/loss/mse")
+        .header("content-type", "application/json")
+        .header("content-encoding", encoding)
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_of_two_gzip_members_is_their_concatenation() {
+    let mut gz = gzip(br#"{"predictions": [1, 2], "#);
+    gz.extend(gzip(br#""targets": [0, 0]}"#));
+    let r = TestApp::new().send(encoded("GZIP", gz)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    close(&r.json()["loss"], 2.5);
+}
+
+#[tokio::test]
+async fn a_corrupt_gzip_body_is_400_and_an_unknown_encoding_415() {
+    let app = TestApp::new();
+    let mut gz = gzip(br#"{"predictions": [1, 2], "targets": [0, 0]}"#);
+    gz.truncate(gz.len() - 6);
+    let p = app.send(encoded("gzip", gz)).await.problem(400);
+    assert!(p["detail"].as_str().unwrap().contains("gzip"), "{p}");
+    let body = br#"{"predictions": [1], "targets": [1]}"#.to_vec();
+    let p = app.send(encoded("br", body.clone())).await.problem(415);
+    assert!(p["detail"].as_str().unwrap().contains("br"), "{p}");
+    // identity is no encoding at all
+    assert_eq!(app.send(encoded("identity", body)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_small_gzip_that_inflates_past_the_limit_is_413() {
+    let app = TestApp::with_config(losslab::Config {
+        max_body_bytes: 10_000,
+        ..losslab::Config::default()
+    });
+    let inflated = format!(
+        "{{\"predictions\": [{}], \"targets\": [1]}}",
+        vec!["0"; 20_000].join(",")
+    );
+    let gz = gzip(inflated.as_bytes());
+    assert!(gz.len() < 1_000);
+    app.send(encoded("gzip", gz)).await.problem(413);
+}
+
 #[tokio::test]
 async fn a_million_element_body_is_accepted_with_the_defaults() {
     let app = TestApp::new();
