@@ -94,3 +94,46 @@ async fn healthz_answers_while_heavy_requests_are_in_flight() {
         h.abort();
     }
 }
+
+/// The in-flight gauge of /metrics (the /metrics request itself included).
+async fn in_flight(addr: std::net::SocketAddr) -> i64 {
+    let r = raw_request(addr, "GET", "/metrics", &[], b"").await;
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("losslab_http_requests_in_flight "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("in-flight gauge")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_goes_away_is_no_longer_counted_in_flight() {
+    use tokio::io::AsyncWriteExt;
+    let addr = spawn_server(Config::default()).await;
+    assert_eq!(in_flight(addr).await, 1);
+    // a body that never finishes: the request waits in our extractor
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /loss/mse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{\"predictions\": [",
+    )
+    .await
+    .unwrap();
+    let mut seen = 0;
+    for _ in 0..500 {
+        seen = in_flight(addr).await;
+        if seen == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, 2, "the unfinished request is in flight");
+    drop(s);
+    for _ in 0..500 {
+        seen = in_flight(addr).await;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, 1, "the abandoned request is no longer counted");
+}
