@@ -34,6 +34,22 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("mse value", |b| {
         b.iter(|| black_box(mse.evaluate(&a, &y, Reduction::Mean, None, false).unwrap()))
     });
+    g.bench_function("mse value+gradient sum", |b| {
+        b.iter(|| black_box(mse.evaluate(&a, &y, Reduction::Sum, None, true).unwrap()))
+    });
+    // one sample weight per element of a flat input: the weighted mean's denominator is Σ w
+    let w = data(n, 4);
+    g.bench_function("mse value+gradient weighted", |b| {
+        b.iter(|| {
+            black_box(
+                mse.evaluate(&a, &y, Reduction::Mean, Some(&w), true)
+                    .unwrap(),
+            )
+        })
+    });
+    g.bench_function("mse none+gradient", |b| {
+        b.iter(|| black_box(mse.evaluate(&a, &y, Reduction::None, None, true).unwrap()))
+    });
 
     let rows = n / 10;
     let mut p = data(n, 3);
@@ -46,6 +62,9 @@ fn kernels(c: &mut Criterion) {
     let ce = LossSpec::new(LossKind::CrossEntropy, &Params::default(), false).unwrap();
     g.bench_function("cross_entropy rows of 10 value+gradient", |b| {
         b.iter(|| black_box(ce.evaluate(&p, &t, Reduction::Mean, None, true).unwrap()))
+    });
+    g.bench_function("cross_entropy rows of 10 value", |b| {
+        b.iter(|| black_box(ce.evaluate(&p, &t, Reduction::Mean, None, false).unwrap()))
     });
     g.finish();
 }
