@@ -126,8 +126,14 @@ impl CrossEntropy {
         let l = accurate_sum_iter(a.iter().zip(coef).map(|(&a, &c)| {
             let (a, moved) = clip_to_epsilon(a, self.epsilon);
             guard.epsilon_clip |= moved;
+            if c == 0.0 {
+                // 0·(−ln a) is ±0 (ln a is clamped, so finite), and adding ±0 leaves every
+                // lane of the sum as it was: the same bits without the log (9 of 10
+                // classes for a class-index target)
+                return 0.0;
+            }
             let (ln_a, clamped) = clamped_ln(a);
-            guard.log_clamp |= clamped && c != 0.0;
+            guard.log_clamp |= clamped;
             c * -ln_a
         }));
         if let Some(g) = grad {
@@ -174,11 +180,12 @@ impl Loss for CrossEntropy {
             out.row_weights = Some(row_weights(x, w));
         }
         let s = self.smoothing;
+        let (keep, spread) = (1.0 - s, s / k as f64);
         let mut guard = Guard::default();
         let mut coef = vec![0.0; k];
         for (i, row) in x.predictions.row_iter().enumerate() {
             for (c, slot) in coef.iter_mut().enumerate() {
-                let y = (1.0 - s) * raw_target(x, i, c) + s / k as f64;
+                let y = keep * raw_target(x, i, c) + spread;
                 *slot = self.class_weights.as_ref().map_or(1.0, |w| w[c]) * y;
             }
             let grad = out.grad.as_mut().map(|g| &mut g[i * k..(i + 1) * k]);
