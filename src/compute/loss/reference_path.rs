@@ -22,7 +22,7 @@ fn reference_evaluate(
     let shape = predictions.shape();
     check_not_empty(predictions, "predictions")?;
     check_not_empty(targets, "targets")?;
-    let indices = spec.index_targets(predictions, targets)?;
+    let indices = reference_index_targets(spec, predictions, targets)?;
     let per = spec.kind.per();
     if let Some(w) = weights {
         reference_check_weights(w, shape, per)?;
@@ -72,6 +72,50 @@ fn reference_evaluate(
     })
 }
 
+/// The old `LossSpec::index_targets`, verbatim.
+fn reference_index_targets(
+    spec: &LossSpec,
+    predictions: &Array,
+    targets: &Array,
+) -> Result<Option<Vec<usize>>, ComputeError> {
+    if targets.shape() == predictions.shape() {
+        return Ok(None);
+    }
+    let rows = predictions.rows();
+    if spec.kind.accepts_indices() && !targets.is_matrix() && targets.len() == rows {
+        let k = predictions.cols();
+        return targets
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                if t.fract() == 0.0 && t >= 0.0 && t < k as f64 {
+                    Ok(t as usize)
+                } else {
+                    Err(ComputeError::invalid(
+                        format!("/targets/{i}"),
+                        format!("class index must be an integer in [0, {}]; got {t}", k - 1),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some);
+    }
+    let also = if spec.kind.accepts_indices() {
+        format!(" (or {rows} class indices, one per row)")
+    } else {
+        String::new()
+    };
+    Err(ComputeError::invalid(
+        "/targets",
+        format!(
+            "targets have shape {} but predictions have shape {}; they must match{also}",
+            targets.shape().describe(),
+            predictions.shape().describe()
+        ),
+    ))
+}
+
 /// The old `reduction::check_weights`, verbatim.
 fn reference_check_weights(weights: &[f64], shape: Shape, per: Per) -> Result<(), ComputeError> {
     let want = match (per, shape) {
@@ -115,6 +159,20 @@ fn reference_check_unit_interval(arr: &Array, field: &str) -> Result<(), Compute
             format!("probabilities must lie in [0, 1]; got {}", arr.data()[i]),
         )),
     }
+}
+
+/// The old `check_rows_sum_to_one`, verbatim.
+fn reference_check_rows_sum_to_one(arr: &Array, field: &str) -> Result<(), ComputeError> {
+    for (r, row) in arr.row_iter().enumerate() {
+        let s = crate::compute::numeric::accurate_sum(row);
+        if (s - 1.0).abs() > 1e-6 {
+            return Err(ComputeError::invalid(
+                arr.row_pointer(field, r),
+                format!("row {r} sums to {s}, not 1 (within 1e-6); it is not renormalised"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The old `check_finite_terms`, verbatim.
@@ -273,13 +331,31 @@ struct Case {
     weights: Vec<f64>,
 }
 
-/// Rows of positive entries normalised to sum to 1.
-fn distribution(rng: &mut Rng, rows: usize, cols: usize) -> Vec<f64> {
+/// Rows of positive entries normalised to sum to 1; `peaked` makes some rows exactly
+/// one-hot (logs clamped, epsilon clips moving 0 and 1, gradient floors) and some all
+/// but one entry 1e−13.
+fn distribution(rng: &mut Rng, rows: usize, cols: usize, peaked: bool) -> Vec<f64> {
     let mut out = Vec::with_capacity(rows * cols);
     for _ in 0..rows {
-        let row: Vec<f64> = (0..cols).map(|_| rng.range(0.01, 1.0)).collect();
-        let s: f64 = row.iter().sum();
-        out.extend(row.iter().map(|x| x / s));
+        let hot = rng.below(cols);
+        let row: Vec<f64> = match rng.unit() {
+            u if peaked && u < 0.3 => (0..cols).map(|c| f64::from(u8::from(c == hot))).collect(),
+            u if peaked && u < 0.5 => (0..cols)
+                .map(|c| {
+                    if c == hot {
+                        1.0 - 1e-13 * (cols - 1) as f64
+                    } else {
+                        1e-13
+                    }
+                })
+                .collect(),
+            _ => {
+                let row: Vec<f64> = (0..cols).map(|_| rng.range(0.01, 1.0)).collect();
+                let s: f64 = row.iter().sum();
+                row.iter().map(|x| x / s).collect()
+            }
+        };
+        out.extend(row);
     }
     out
 }
@@ -291,9 +367,11 @@ fn spread(rng: &mut Rng, lo: f64, hi: f64, signed: bool) -> f64 {
 }
 
 /// Inputs for `kind` in its domain, with a fraction `wild` of the elements replaced by
-/// [`WILD`] values (in predictions, targets or weights). `cancel` draws values over many
+/// [`WILD`] values (in predictions, targets or weights); `peaked` distribution rows (see
+/// [`distribution`]). `cancel` draws values over many
 /// magnitudes instead, so that (for the kinds with terms of both signs: poisson, nll)
 /// the sums cancel and their bits depend on the summation order.
+#[allow(clippy::too_many_arguments)]
 fn case(
     kind: LossKind,
     from_logits: bool,
@@ -302,6 +380,7 @@ fn case(
     indices: bool,
     wild: f64,
     cancel: bool,
+    peaked: bool,
 ) -> Case {
     let (rows, cols, n) = (shape.rows(), shape.cols(), shape.len());
     let mut a: Vec<f64> = match kind {
@@ -310,8 +389,8 @@ fn case(
         LossKind::Bce | LossKind::Focal if !from_logits => {
             (0..n).map(|_| rng.range(0.0, 1.0)).collect()
         }
-        LossKind::CrossEntropy if !from_logits => distribution(rng, rows, cols),
-        LossKind::KlDiv | LossKind::JsDiv => distribution(rng, rows, cols),
+        LossKind::CrossEntropy if !from_logits => distribution(rng, rows, cols, peaked),
+        LossKind::KlDiv | LossKind::JsDiv => distribution(rng, rows, cols, peaked),
         LossKind::Nll => (0..n).map(|_| rng.range(-5.0, 0.0)).collect(),
         _ => (0..n).map(|_| rng.range(-4.0, 4.0)).collect(),
     };
@@ -320,7 +399,7 @@ fn case(
             (0..rows).map(|_| rng.below(cols) as f64).collect()
         }
         LossKind::CrossEntropy | LossKind::Nll | LossKind::KlDiv | LossKind::JsDiv => {
-            distribution(rng, rows, cols)
+            distribution(rng, rows, cols, peaked)
         }
         LossKind::Msle => (0..n).map(|_| rng.range(-0.9, 5.0)).collect(),
         LossKind::Poisson => (0..n).map(|_| rng.below(6) as f64).collect(),
@@ -359,11 +438,14 @@ fn case(
                 *v = WILD[rng.below(WILD.len())];
             }
         }
-        if !indices {
-            for v in y.iter_mut() {
-                if rng.unit() < wild / 2.0 {
-                    *v = WILD[rng.below(WILD.len())];
-                }
+        for v in y.iter_mut() {
+            if rng.unit() < wild / 2.0 {
+                *v = if indices {
+                    // not a class index, or out of range
+                    [0.5, -1.0, -0.0, cols as f64, f64::NAN, 1e300][rng.below(6)]
+                } else {
+                    WILD[rng.below(WILD.len())]
+                };
             }
         }
         for w in weights.iter_mut() {
@@ -519,9 +601,24 @@ fn evaluate_gives_the_bits_of_the_reference_path_for_every_kind_reduction_weight
             .into_iter()
             .enumerate()
             {
-                for (wild, cancel) in [(0.0, false), (0.002, false), (0.05, false), (0.0, true)] {
+                for (wild, cancel, peaked) in [
+                    (0.0, false, false),
+                    (0.002, false, true),
+                    (0.05, false, false),
+                    (0.0, true, false),
+                    (0.0, false, true),
+                ] {
                     let indices = kind.accepts_indices() && round % 2 == 0;
-                    let c = case(kind, from_logits, &mut rng, shape, indices, wild, cancel);
+                    let c = case(
+                        kind,
+                        from_logits,
+                        &mut rng,
+                        shape,
+                        indices,
+                        wild,
+                        cancel,
+                        peaked,
+                    );
                     for params in param_sets(kind, shape.cols(), &mut rng) {
                         let Ok(spec) = LossSpec::new(kind, &params, from_logits) else {
                             continue;
@@ -679,4 +776,39 @@ fn the_branch_free_scans_accept_and_reject_exactly_what_the_element_checks_did()
             "{v:?}"
         );
     }
+}
+#[test]
+fn the_row_sum_check_judges_every_row_as_the_accurate_sum_did() {
+    let mut rng = Rng(11);
+    let mut failed = 0;
+    for round in 0..20000 {
+        let k = 1 + rng.below(if round % 3 == 0 { 40 } else { 12 });
+        let mut row: Vec<f64> = (0..k).map(|_| rng.range(0.0, 1.0)).collect();
+        let s: f64 = row.iter().sum();
+        row.iter_mut().for_each(|x| *x /= s);
+        // move the sum to within a few ulp of 1 ± 1e−6, or anywhere
+        let shift = match rng.below(6) {
+            0 => 0.0,
+            1 => 1e-6,
+            2 => -1e-6,
+            3 => 1e-6 * (1.0 + 1e-10 * rng.range(-1.0, 1.0)),
+            4 => -1e-6 + 1e-16 * rng.range(-8.0, 8.0),
+            _ => rng.range(-1.0, 1.0),
+        };
+        let i = rng.below(k);
+        row[i] += shift;
+        if round % 50 == 0 {
+            row[rng.below(k)] = EDGES[rng.below(EDGES.len())];
+        }
+        if round % 7 == 0 && k > 1 {
+            // large parts that cancel
+            row[0] += 1e8;
+            row[k - 1] -= 1e8;
+        }
+        let a = Array::flat(row.clone());
+        let want = reference_check_rows_sum_to_one(&a, "predictions");
+        failed += usize::from(want.is_err());
+        assert_eq!(check_rows_sum_to_one(&a, "predictions"), want, "{row:?}");
+    }
+    assert!(failed > 2000 && failed < 18000, "{failed}");
 }
