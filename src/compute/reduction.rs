@@ -366,7 +366,8 @@ pub(crate) struct Fused<'a> {
     reduction: Reduction,
     /// Sample weights per element (for an elementwise kind, also per term).
     weights: Option<Spread<'a>>,
-    scale: GradScale<'a>,
+    /// D, known before the pass (no class weights here).
+    denom: f64,
     sum: AccurateSum,
     watch: Watch,
     /// Elements done (the pass must cover them all).
@@ -377,16 +378,11 @@ impl<'a> Fused<'a> {
     /// The pass for an elementwise kind on predictions of `shape`, with the
     /// already-checked `weights`.
     pub(crate) fn new(shape: Shape, reduction: Reduction, weights: Option<&'a [f64]>) -> Self {
-        let denom = denominator(shape.len(), shape, Per::Element, reduction, weights, None);
-        let spread = weights.map(|w| Spread::elements(w, shape, Per::Element));
         Fused {
             shape,
             reduction,
-            weights: spread,
-            scale: GradScale {
-                weights: spread,
-                denom,
-            },
+            weights: weights.map(|w| Spread::elements(w, shape, Per::Element)),
+            denom: denominator(shape.len(), shape, Per::Element, reduction, weights, None),
             sum: AccurateSum::new(),
             watch: Watch::default(),
             done: 0,
@@ -410,7 +406,7 @@ impl<'a> Fused<'a> {
         grad: Option<&mut Vec<f64>>,
         f: impl Fn(f64, f64) -> (f64, f64),
     ) {
-        let denom = self.scale.denom;
+        let denom = self.denom;
         // the gradient element d·s/D with weights, d/D without, d itself when D = 1
         match (self.weights.is_some(), denom != 1.0) {
             (true, _) => self.run_scaled(a, y, values, grad, &f, |d, w| d * w / denom),
@@ -508,9 +504,7 @@ impl<'a> Fused<'a> {
         let count = self.shape.len();
         let loss = match self.reduction {
             Reduction::None => LossValue::Terms(Array::from_shape(values, self.shape)),
-            Reduction::Sum | Reduction::Mean => {
-                LossValue::Scalar(self.sum.total() / self.scale.denom)
-            }
+            Reduction::Sum | Reduction::Mean => LossValue::Scalar(self.sum.total() / self.denom),
         };
         Outcome {
             reduced: Reduced {
@@ -519,7 +513,7 @@ impl<'a> Fused<'a> {
                 count,
             },
             watch: self.watch,
-            denom: self.scale.denom,
+            denom: self.denom,
         }
     }
 }
