@@ -115,35 +115,61 @@ pub(super) fn row_weights(x: &Input<'_>, w: &[f64]) -> Vec<f64> {
 }
 
 impl CrossEntropy {
-    /// −Σ c_k·ln a_k on a probability row, and its gradient into `grad`.
+    /// −Σ c_k·ln a_k on a probability row, and its gradient into `grad`; `terms` is
+    /// scratch space of the row's length.
     fn probability_row(
         &self,
         a: &[f64],
         coef: &[f64],
+        terms: &mut [f64],
         grad: Option<&mut [f64]>,
         guard: &mut Guard,
     ) -> f64 {
-        let l = accurate_sum_iter(a.iter().zip(coef).map(|(&a, &c)| {
-            let (a, moved) = clip_to_epsilon(a, self.epsilon);
-            guard.epsilon_clip |= moved;
+        let mut nonzero = 0usize;
+        let mut last = 0.0;
+        // c·(−ln a) with its guards; None for c = 0, whose term 0·(−ln a) is ±0 (ln a is
+        // clamped, so finite): no log needed (9 of 10 classes for a class-index target)
+        let mut term = |a: f64, c: f64, guard: &mut Guard| {
+            if c == 0.0 {
+                return None;
+            }
             let (ln_a, clamped) = clamped_ln(a);
-            guard.log_clamp |= clamped && c != 0.0;
-            c * -ln_a
-        }));
-        if let Some(g) = grad {
-            for ((g, &a), &c) in g.iter_mut().zip(a).zip(coef) {
-                let (a, moved) = clip_to_epsilon(a, self.epsilon);
-                // the floor acts on every denominator, whatever its coefficient (API.md:
-                // "the 1e−12 floor acted"; as bce); c = 0 gives +0, not −0/1e−12
-                guard.grad_floor |= a < GRAD_FLOOR;
-                *g = if moved || c == 0.0 {
-                    0.0
-                } else {
-                    -c / a.max(GRAD_FLOOR) / self.divisor
-                };
+            guard.log_clamp |= clamped;
+            nonzero += 1;
+            last = c * -ln_a;
+            Some(last)
+        };
+        match grad {
+            Some(g) => {
+                for (((t, g), &a), &c) in terms.iter_mut().zip(g).zip(a).zip(coef) {
+                    let (a, moved) = clip_to_epsilon(a, self.epsilon);
+                    guard.epsilon_clip |= moved;
+                    // the floor acts on every denominator, whatever its coefficient (API.md:
+                    // "the 1e−12 floor acted"; as bce); c = 0 gives +0, not −0/1e−12
+                    guard.grad_floor |= a < GRAD_FLOOR;
+                    (*t, *g) = match term(a, c, guard) {
+                        None => (0.0, 0.0),
+                        Some(t) if moved => (t, 0.0),
+                        Some(t) => (t, -c / a.max(GRAD_FLOOR) / self.divisor),
+                    };
+                }
+            }
+            None => {
+                for ((t, &a), &c) in terms.iter_mut().zip(a).zip(coef) {
+                    let (a, moved) = clip_to_epsilon(a, self.epsilon);
+                    guard.epsilon_clip |= moved;
+                    *t = term(a, c, guard).unwrap_or(0.0);
+                }
             }
         }
-        l
+        // Adding ±0 leaves every lane of accurate_sum as it was, so a row with one
+        // non-zero term x (a class-index target) sums to x + 0 (x, or +0 for x = −0)
+        // exactly as accurate_sum would; the loss/reference_path test holds it to that.
+        if nonzero <= 1 {
+            last + 0.0
+        } else {
+            accurate_sum(terms)
+        }
     }
 
     /// −Σ c_k·log_softmax(z)_k on a logit row, and its gradient into `grad`.
@@ -174,18 +200,33 @@ impl Loss for CrossEntropy {
             out.row_weights = Some(row_weights(x, w));
         }
         let s = self.smoothing;
+        let (keep, spread) = (1.0 - s, s / k as f64);
         let mut guard = Guard::default();
         let mut coef = vec![0.0; k];
+        let mut terms = vec![0.0; k];
+        let weight = |c: usize| self.class_weights.as_ref().map_or(1.0, |w| w[c]);
         for (i, row) in x.predictions.row_iter().enumerate() {
-            for (c, slot) in coef.iter_mut().enumerate() {
-                let y = (1.0 - s) * raw_target(x, i, c) + s / k as f64;
-                *slot = self.class_weights.as_ref().map_or(1.0, |w| w[c]) * y;
+            // c_k = w_k·((1 − s)·y_k + s/K), y one-hot for a class index
+            match x.indices {
+                Some(t) => {
+                    for (c, slot) in coef.iter_mut().enumerate() {
+                        *slot = weight(c) * (keep * 0.0 + spread);
+                    }
+                    if let Some(slot) = coef.get_mut(t[i]) {
+                        *slot = weight(t[i]) * (keep * 1.0 + spread);
+                    }
+                }
+                None => {
+                    for ((c, slot), &y) in coef.iter_mut().enumerate().zip(x.targets.row(i)) {
+                        *slot = weight(c) * (keep * y + spread);
+                    }
+                }
             }
             let grad = out.grad.as_mut().map(|g| &mut g[i * k..(i + 1) * k]);
             let l = if x.from_logits {
                 self.logit_row(row, &coef, grad)
             } else {
-                self.probability_row(row, &coef, grad, &mut guard)
+                self.probability_row(row, &coef, &mut terms, grad, &mut guard)
             };
             out.values[i] = l / self.divisor;
         }
@@ -453,5 +494,180 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// `probability_row` and the row loop of `eval` as they were before they skipped the
+/// logs of zero coefficients, verbatim, and the test that the new ones give the same bits.
+#[cfg(test)]
+mod same_bits_as_before {
+    use super::*;
+    use crate::compute::array::Array;
+
+    fn original_probability_row(
+        ce: &CrossEntropy,
+        a: &[f64],
+        coef: &[f64],
+        grad: Option<&mut [f64]>,
+        guard: &mut Guard,
+    ) -> f64 {
+        let l = accurate_sum_iter(a.iter().zip(coef).map(|(&a, &c)| {
+            let (a, moved) = clip_to_epsilon(a, ce.epsilon);
+            guard.epsilon_clip |= moved;
+            let (ln_a, clamped) = clamped_ln(a);
+            guard.log_clamp |= clamped && c != 0.0;
+            c * -ln_a
+        }));
+        if let Some(g) = grad {
+            for ((g, &a), &c) in g.iter_mut().zip(a).zip(coef) {
+                let (a, moved) = clip_to_epsilon(a, ce.epsilon);
+                guard.grad_floor |= a < GRAD_FLOOR;
+                *g = if moved || c == 0.0 {
+                    0.0
+                } else {
+                    -c / a.max(GRAD_FLOOR) / ce.divisor
+                };
+            }
+        }
+        l
+    }
+
+    fn original_eval(
+        ce: &CrossEntropy,
+        x: &Input<'_>,
+        out: &mut Terms,
+    ) -> Result<(), ComputeError> {
+        let k = x.predictions.cols();
+        check_class_weights(ce.class_weights.as_deref(), k)?;
+        check_target_rows(x)?;
+        if !x.from_logits {
+            check_unit_interval(x.predictions, "predictions")?;
+            check_rows_sum_to_one(x.predictions, "predictions")?;
+        }
+        if let Some(w) = &ce.class_weights {
+            out.row_weights = Some(row_weights(x, w));
+        }
+        let s = ce.smoothing;
+        let mut guard = Guard::default();
+        let mut coef = vec![0.0; k];
+        for (i, row) in x.predictions.row_iter().enumerate() {
+            for (c, slot) in coef.iter_mut().enumerate() {
+                let y = (1.0 - s) * raw_target(x, i, c) + s / k as f64;
+                *slot = ce.class_weights.as_ref().map_or(1.0, |w| w[c]) * y;
+            }
+            let grad = out.grad.as_mut().map(|g| &mut g[i * k..(i + 1) * k]);
+            let l = if x.from_logits {
+                ce.logit_row(row, &coef, grad)
+            } else {
+                original_probability_row(ce, row, &coef, grad, &mut guard)
+            };
+            out.values[i] = l / ce.divisor;
+        }
+        out.guard.merge(guard);
+        Ok(())
+    }
+
+    /// A deterministic generator (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn below(&mut self, n: usize) -> usize {
+            ((self.unit() * n as f64) as usize).min(n - 1)
+        }
+    }
+
+    /// Distribution rows: random, exactly one-hot (ln 1 = 0 gives a −0 term; ln 0 is
+    /// clamped; epsilon clips move 0 and 1), or all but one entry 1e−13.
+    fn rows_of(rng: &mut Rng, m: usize, k: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(m * k);
+        for _ in 0..m {
+            let hot = rng.below(k);
+            let u = rng.unit();
+            let row: Vec<f64> = (0..k)
+                .map(|c| match u {
+                    u if u < 0.3 => f64::from(u8::from(c == hot)),
+                    u if u < 0.5 && c == hot => 1.0 - 1e-13 * (k - 1) as f64,
+                    u if u < 0.5 => 1e-13,
+                    _ => 0.01 + rng.unit(),
+                })
+                .collect();
+            let s: f64 = row.iter().sum();
+            out.extend(row.iter().map(|x| if u < 0.5 { *x } else { x / s }));
+        }
+        out
+    }
+
+    #[test]
+    fn eval_gives_the_bits_of_the_original_row_loop() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut compared = 0;
+        for round in 0..400 {
+            let (m, k) = (1 + rng.below(12), 1 + rng.below(11));
+            let a = Array::matrix(rows_of(&mut rng, m, k), m, k).expect("m × k");
+            let z = Array::matrix((0..m * k).map(|_| 40.0 * rng.unit() - 20.0).collect(), m, k)
+                .expect("m × k");
+            let soft = Array::matrix(rows_of(&mut rng, m, k), m, k).expect("m × k");
+            let idx: Vec<usize> = (0..m).map(|_| rng.below(k)).collect();
+            let idx_targets = Array::flat(idx.iter().map(|&t| t as f64).collect());
+            let pick = |rng: &mut Rng, x: f64| (rng.unit() < 0.3).then_some(x);
+            let ce = CrossEntropy {
+                smoothing: pick(&mut rng, 0.1).unwrap_or(0.0),
+                class_weights: (round % 3 == 1).then(|| {
+                    (0..k)
+                        .map(|_| {
+                            if rng.unit() < 0.3 {
+                                0.0
+                            } else {
+                                2.0 * rng.unit()
+                            }
+                        })
+                        .collect()
+                }),
+                epsilon: pick(&mut rng, 1e-3),
+                divisor: log_base_divisor(pick(&mut rng, 2.0)),
+            };
+            for (predictions, from_logits) in [(&a, false), (&z, true)] {
+                for (targets, indices) in [(&soft, None), (&idx_targets, Some(idx.as_slice()))] {
+                    for grad in [false, true] {
+                        let x = Input {
+                            predictions,
+                            targets,
+                            indices,
+                            from_logits,
+                        };
+                        let fresh = || Terms {
+                            values: vec![0.0; m],
+                            grad: grad.then(|| vec![0.0; m * k]),
+                            row_weights: None,
+                            guard: Guard::default(),
+                            fused: None,
+                        };
+                        let (mut got, mut want) = (fresh(), fresh());
+                        let r_got = ce.eval(&x, &mut got);
+                        let r_want = original_eval(&ce, &x, &mut want);
+                        assert_eq!(r_got, r_want, "{ce:?}");
+                        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got.values), bits(&want.values), "{ce:?} {a:?}");
+                        assert_eq!(
+                            got.grad.as_deref().map(bits),
+                            want.grad.as_deref().map(bits),
+                            "{ce:?}"
+                        );
+                        assert_eq!(
+                            got.row_weights.as_deref().map(bits),
+                            want.row_weights.as_deref().map(bits)
+                        );
+                        assert_eq!(got.guard, want.guard, "{ce:?}");
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 400 * 8);
     }
 }

@@ -1,6 +1,6 @@
 //! Loss kinds: [`LossKind`] (names exactly as API.md), the one dispatch `match`, the
 //! shared evaluation path ([`LossSpec::evaluate`]: shapes → targets → weights → terms →
-//! finiteness → reduction), guards, and the catalogue entries.
+//! reduction → finiteness), guards, and the catalogue entries.
 //!
 //! One file per loss tells that loss's whole story: doc comment with the term and its
 //! derivative, `INFO` (catalogue entry with params, defaults and ranges), `build` (reads
@@ -10,6 +10,11 @@
 //! [`Terms::values`] and, when asked, d(term)/da for every element of `predictions` into
 //! [`Terms::grad`] (for a per-row kind: the derivative of its row's term). Everything
 //! after that — weights, mean/sum/none, the gradient's scale — is `reduction`'s job.
+//!
+//! The elementwise kinds that write through [`elementwise`] (see
+//! [`LossKind::writes_through_elementwise`]) get their reduction folded into that pass
+//! ([`reduction::Fused`]): no terms buffer for `mean`/`sum`, one write of the gradient.
+//! The results are the same bits either way.
 
 mod bce;
 mod cosine;
@@ -34,7 +39,7 @@ mod squared_hinge;
 use super::array::{Array, Shape};
 use super::error::ComputeError;
 use super::params::{ParamSpec, Params};
-use super::reduction::{self, Reduction};
+use super::reduction::{self, Fused, Reduction};
 
 /// Every loss kind of the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,6 +156,27 @@ impl LossKind {
         self.info().per
     }
 
+    /// The kinds whose `eval` writes its terms and gradient only through [`elementwise`]
+    /// (after its own checks), so `evaluate` can hand them a [`Fused`] pass instead of
+    /// full-length buffers. A kind listed here must not write `Terms::values` itself.
+    fn writes_through_elementwise(self) -> bool {
+        matches!(
+            self,
+            LossKind::Mse
+                | LossKind::L2
+                | LossKind::Mae
+                | LossKind::Huber
+                | LossKind::SmoothL1
+                | LossKind::LogCosh
+                | LossKind::Msle
+                | LossKind::Mape
+                | LossKind::Quantile
+                | LossKind::Poisson
+                | LossKind::Hinge
+                | LossKind::SquaredHinge
+        )
+    }
+
     /// cross_entropy and nll also take one class index per row as `targets`.
     pub fn accepts_indices(self) -> bool {
         matches!(self, LossKind::CrossEntropy | LossKind::Nll)
@@ -242,16 +268,20 @@ pub struct Input<'a> {
 /// What a loss writes: `values` (pre-sized, one per term), `grad` (pre-sized like
 /// `predictions` when a gradient was asked for), optional class-weight row weights rᵢ
 /// (the `mean` divides by Σ sᵢ·rᵢ), and the guards that acted.
-pub struct Terms {
+///
+/// With `fused` set (only for [`LossKind::writes_through_elementwise`] kinds),
+/// `values` and `grad` start empty and [`elementwise`] fills them as it reduces.
+pub struct Terms<'a> {
     pub values: Vec<f64>,
     pub grad: Option<Vec<f64>>,
     pub row_weights: Option<Vec<f64>>,
     pub guard: Guard,
+    pub(crate) fused: Option<Fused<'a>>,
 }
 
 /// A loss with its params read and checked.
 pub(crate) trait Loss: Send + Sync + std::fmt::Debug {
-    fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError>;
+    fn eval(&self, x: &Input<'_>, out: &mut Terms<'_>) -> Result<(), ComputeError>;
 }
 
 /// The loss value: a number (`mean`, `sum`) or the terms (`none`).
@@ -347,38 +377,41 @@ impl LossSpec {
             Per::Element => predictions.len(),
             Per::Row => predictions.rows(),
         };
-        let mut terms = Terms {
-            values: vec![0.0; count],
-            grad: want_gradient.then(|| vec![0.0; predictions.len()]),
-            row_weights: None,
-            guard: Guard::default(),
-        };
+        let n = predictions.len();
         let input = Input {
             predictions,
             targets,
             indices: indices.as_deref(),
             from_logits: self.from_logits,
         };
+        let mut terms = if self.kind.writes_through_elementwise() {
+            let fused = Fused::new(shape, reduction, weights);
+            Terms {
+                values: if fused.stores_terms() {
+                    Vec::with_capacity(count)
+                } else {
+                    Vec::new()
+                },
+                // filled block by block as the pass goes: never zeroed first
+                grad: want_gradient.then(|| Vec::with_capacity(n)),
+                row_weights: None,
+                guard: Guard::default(),
+                fused: Some(fused),
+            }
+        } else {
+            Terms {
+                values: vec![0.0; count],
+                grad: want_gradient.then(|| vec![0.0; n]),
+                row_weights: None,
+                guard: Guard::default(),
+                fused: None,
+            }
+        };
         self.loss.eval(&input, &mut terms)?;
-        check_finite_terms(&terms, shape, per)?;
         let guard = terms.guard;
-        let reduced = reduction::reduce(terms, shape, per, reduction, weights)?;
-        if let LossValue::Scalar(x) = reduced.loss
-            && !x.is_finite()
-        {
-            return Err(ComputeError::invalid(
-                "/predictions",
-                "the reduced loss overflows f64",
-            ));
-        }
-        if let Some(g) = &reduced.gradient
-            && let Some(i) = g.iter().position(|x| !x.is_finite())
-        {
-            return Err(ComputeError::invalid(
-                predictions.pointer("predictions", i),
-                "the gradient overflows f64 here",
-            ));
-        }
+        let outcome = reduction::reduce(terms, shape, per, reduction, weights);
+        check_finite(&outcome, shape, per)?;
+        let reduced = outcome.reduced;
         Ok(LossResult {
             loss: reduced.loss,
             count: reduced.count,
@@ -400,22 +433,20 @@ impl LossSpec {
         let rows = predictions.rows();
         if self.kind.accepts_indices() && !targets.is_matrix() && targets.len() == rows {
             let k = predictions.cols();
-            return targets
-                .data()
-                .iter()
-                .enumerate()
-                .map(|(i, &t)| {
-                    if t.fract() == 0.0 && t >= 0.0 && t < k as f64 {
-                        Ok(t as usize)
-                    } else {
-                        Err(ComputeError::invalid(
-                            format!("/targets/{i}"),
-                            format!("class index must be an integer in [0, {}]; got {t}", k - 1),
-                        ))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some);
+            let mut indices = Vec::with_capacity(rows);
+            for (i, &t) in targets.data().iter().enumerate() {
+                // an integer in [0, k): in range (NaN is not), and t survives truncation
+                // (`t.fract() == 0.0` without the libm `trunc` call baseline x86-64 makes)
+                if t >= 0.0 && t < k as f64 && (t as usize) as f64 == t {
+                    indices.push(t as usize);
+                } else {
+                    return Err(ComputeError::invalid(
+                        format!("/targets/{i}"),
+                        format!("class index must be an integer in [0, {}]; got {t}", k - 1),
+                    ));
+                }
+            }
+            return Ok(Some(indices));
         }
         let also = if self.kind.accepts_indices() {
             format!(" (or {rows} class indices, one per row)")
@@ -445,9 +476,11 @@ fn check_not_empty(a: &Array, field: &str) -> Result<(), ComputeError> {
 }
 
 /// Non-finite terms or gradient elements never escape: they become an error naming the
-/// element (or the row, for per-row kinds).
-fn check_finite_terms(t: &Terms, shape: Shape, per: Per) -> Result<(), ComputeError> {
-    if let Some(i) = t.values.iter().position(|x| !x.is_finite()) {
+/// element (or the row, for per-row kinds). In this order: the first non-finite term,
+/// the first non-finite d term/da, a `mean` denominator that is not positive, a reduced
+/// loss that overflows, the first gradient element that overflows once scaled.
+fn check_finite(o: &reduction::Outcome, shape: Shape, per: Per) -> Result<(), ComputeError> {
+    if let Some(i) = o.watch.term.0 {
         let field = match per {
             Per::Element => super::array::element_pointer(shape, "predictions", i),
             Per::Row => super::array::row_pointer(shape, "predictions", i),
@@ -457,12 +490,25 @@ fn check_finite_terms(t: &Terms, shape: Shape, per: Per) -> Result<(), ComputeEr
             "the loss is not finite here (the value overflows f64)",
         ));
     }
-    if let Some(g) = &t.grad
-        && let Some(i) = g.iter().position(|x| !x.is_finite())
-    {
+    if let Some(i) = o.watch.grad.0 {
         return Err(ComputeError::invalid(
             super::array::element_pointer(shape, "predictions", i),
             "the gradient is not finite here",
+        ));
+    }
+    reduction::check_denominator(o.denom)?;
+    if let LossValue::Scalar(x) = o.reduced.loss
+        && !x.is_finite()
+    {
+        return Err(ComputeError::invalid(
+            "/predictions",
+            "the reduced loss overflows f64",
+        ));
+    }
+    if let Some(i) = o.watch.scaled.0 {
+        return Err(ComputeError::invalid(
+            super::array::element_pointer(shape, "predictions", i),
+            "the gradient overflows f64 here",
         ));
     }
     Ok(())
@@ -471,15 +517,18 @@ fn check_finite_terms(t: &Terms, shape: Shape, per: Per) -> Result<(), ComputeEr
 // ---------------------------------------------------------------------------------
 // Helpers the loss files share.
 
-/// Runs `f(a, y) -> (term, d term/da)` over every element (elementwise kinds).
+/// Runs `f(a, y) -> (term, d term/da)` over every element (elementwise kinds): into
+/// the terms buffers, or through the fused reduction when `evaluate` set one up. `f` is
+/// a pure function of (a, y): the fused pass may call it again on a block to locate a
+/// non-finite value.
 #[inline]
-pub(crate) fn elementwise(
-    x: &Input<'_>,
-    out: &mut Terms,
-    mut f: impl FnMut(f64, f64) -> (f64, f64),
-) {
+pub(crate) fn elementwise(x: &Input<'_>, out: &mut Terms<'_>, f: impl Fn(f64, f64) -> (f64, f64)) {
     let a = x.predictions.data();
     let y = x.targets.data();
+    if let Some(fused) = &mut out.fused {
+        fused.run(a, y, &mut out.values, out.grad.as_mut(), f);
+        return;
+    }
     match &mut out.grad {
         Some(g) => {
             for (((l, d), &a), &y) in out.values.iter_mut().zip(g.iter_mut()).zip(a).zip(y) {
@@ -504,6 +553,9 @@ pub(crate) fn reader<'a>(
 
 /// Every element of `arr` in [0, 1]; else an error at that element.
 pub(crate) fn check_unit_interval(arr: &Array, field: &str) -> Result<(), ComputeError> {
+    if all_in_unit_interval(arr.data()) {
+        return Ok(());
+    }
     match arr.data().iter().position(|&v| !(0.0..=1.0).contains(&v)) {
         None => Ok(()),
         Some(i) => Err(ComputeError::invalid(
@@ -513,9 +565,19 @@ pub(crate) fn check_unit_interval(arr: &Array, field: &str) -> Result<(), Comput
     }
 }
 
-/// Distribution rows: each row of `arr` sums to 1 within 1e−6 (not renormalised).
+/// Whether every x is in [0, 1], in one branch-free pass (the error path looks for the
+/// position).
+fn all_in_unit_interval(xs: &[f64]) -> bool {
+    matches!(super::numeric::finite_range(xs), Some((lo, hi)) if lo >= 0.0 && hi <= 1.0)
+}
+
+/// Distribution rows: each row of `arr` sums to 1 within 1e−6 (not renormalised). The
+/// sum judged and reported is `accurate_sum`'s; a row a plain sum settles skips it.
 pub(crate) fn check_rows_sum_to_one(arr: &Array, field: &str) -> Result<(), ComputeError> {
     for (r, row) in arr.row_iter().enumerate() {
+        if clearly_sums_to_one(row) {
+            continue;
+        }
         let s = super::numeric::accurate_sum(row);
         if (s - 1.0).abs() > 1e-6 {
             return Err(ComputeError::invalid(
@@ -525,6 +587,21 @@ pub(crate) fn check_rows_sum_to_one(arr: &Array, field: &str) -> Result<(), Comp
         }
     }
     Ok(())
+}
+
+/// Whether a plain sum settles that `accurate_sum(row)` is within 1e−6 of 1, so the
+/// compensated sum (some 40 cycles for a row of 10, most of a 10⁶-element
+/// cross_entropy's checks) is not needed. The plain sum p of k terms, in any order, is
+/// within (k − 1)·u·Σ|x| of the exact sum S, and accurate_sum within u·|S| + (k·u)²·Σ|x|
+/// (u = 2⁻⁵³); m = 2(k + 4)·u·(Σ|x| + 1) covers both. So |p − 1| ≤ 1e−6 − m gives
+/// |accurate_sum − 1| ≤ 1e−6 (near 1, s − 1 is exact): the same verdict. Otherwise, or
+/// for a NaN or ∞, the caller sums accurately and judges as before.
+fn clearly_sums_to_one(row: &[f64]) -> bool {
+    let (p, abs) = row
+        .iter()
+        .fold((0.0, 0.0), |(p, abs), &x| (p + x, abs + x.abs()));
+    let m = (row.len() as f64 + 4.0) * f64::EPSILON * (abs + 1.0);
+    (p - 1.0).abs() <= 1e-6 - m
 }
 
 /// `params.log_base`: value and gradient are divided by ln(base) (1 when absent).
@@ -550,5 +627,7 @@ pub(crate) const EPSILON_CLIP: ParamSpec = ParamSpec {
     description: "When set, predictions are clipped to [epsilon, 1 - epsilon] first (Keras); the gradient is 0 where the clip moved a value. Off by default.",
 };
 
+#[cfg(test)]
+mod reference_path;
 #[cfg(test)]
 pub(crate) mod testing;
