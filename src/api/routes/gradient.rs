@@ -224,5 +224,7 @@ fn render(
         check: check.map(CheckOut::from),
         guard,
     };
-    serde_json::to_vec(&res).unwrap_or_default()
+    let numbers =
+        d_predictions.len() + activations.map_or(0, Array::len) + d_logits.map_or(0, Array::len);
+    super::to_json(&res, numbers)
 }

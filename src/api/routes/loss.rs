@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 
 use crate::api::extract::{JsonBytes, KindPath, parse_json};
 use crate::api::problem::ApiError;
-use crate::api::routes::json_response;
+use crate::api::routes::{json_response, to_json};
 use crate::api::state::{AppState, SMALL_BODY_BYTES, compute_error};
 use crate::api::wire::{ArrayOut, LossOut, NumArray, ParamsDto, ReductionDto};
-use crate::compute::{LossKind, LossSpec};
+use crate::compute::{Array, LossKind, LossSpec, LossValue};
 
 /// A loss request: `predictions` (a) and `targets` (y) of the same shape (or, for
 /// `cross_entropy` and `nll`, one class index per row as `targets`).
@@ -111,5 +111,10 @@ fn evaluate(kind: LossKind, req: LossRequest) -> Result<Vec<u8>, crate::compute:
         gradient: r.gradient.as_ref().map(ArrayOut),
         guard: r.guard.describe(),
     };
-    Ok(serde_json::to_vec(&res).unwrap_or_default())
+    let numbers = r.gradient.as_ref().map_or(0, Array::len)
+        + match &r.loss {
+            LossValue::Terms(t) => t.len(),
+            LossValue::Scalar(_) => 1,
+        };
+    Ok(to_json(&res, numbers))
 }

@@ -20,3 +20,13 @@ pub fn json_response(bytes: Vec<u8>) -> Response {
     );
     res
 }
+
+/// Serialises a response holding about `numbers` numbers into a buffer sized for them up
+/// front (a printed f64 is at most 24 bytes and a separator), so a 10^6-number gradient
+/// is written once instead of being copied through every doubling of the buffer.
+pub fn to_json(value: &impl serde::Serialize, numbers: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + 25 * numbers);
+    // our response types serialise infallibly (numbers are finite by then)
+    let _ = serde_json::to_writer(&mut out, value);
+    out
+}
