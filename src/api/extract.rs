@@ -59,11 +59,12 @@ impl FromRequest<AppState> for JsonBytes {
     }
 }
 
-/// Reads the whole body into one buffer, gunzipping it on the way when `gzip`; at most
-/// `limit` bytes after decoding (413 past it, also for a small gzip that inflates past
-/// it). The buffer of a plain body is sized from its length up front, so a 40 MB body is
-/// received straight into its final place: no list of chunks copied once more at the
-/// end, no regrowing.
+/// Reads the whole body into one buffer, at most `limit` bytes (413 past it), and
+/// gunzips it when `gzip` — on the blocking pool, as decoding up to `limit` bytes is CPU
+/// work — again at most `limit` bytes after decoding (a small gzip that inflates past it
+/// is a 413 too). The buffer of a body is sized from its length up front, so a 40 MB
+/// body is received straight into its final place: no list of chunks copied once more
+/// at the end, no regrowing.
 async fn read_body(
     mut body: axum::body::Body,
     gzip: bool,
@@ -72,89 +73,40 @@ async fn read_body(
     use http_body_util::BodyExt;
     let too_large = || ApiError::TooLarge(limit as u64);
     let hint = axum::body::HttpBody::size_hint(&body);
-    if !gzip && hint.lower() > limit as u64 {
+    if hint.lower() > limit as u64 {
         return Err(too_large());
     }
-    let capacity = if gzip {
-        0
-    } else {
-        hint.exact().unwrap_or(hint.lower()) as usize
-    };
-    let mut sink = Gunzip::new(
-        gzip,
-        Capped {
-            buf: Vec::with_capacity(capacity),
-            limit,
-        },
-    );
+    let mut buf = Vec::with_capacity(hint.exact().unwrap_or(hint.lower()) as usize);
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
         if let Ok(data) = frame.into_data() {
-            sink.write_all(&data).map_err(|e| body_error(e, limit))?;
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
         }
     }
-    let buf = sink.finish().map_err(|e| body_error(e, limit))?;
-    Ok(Bytes::from(buf.buf))
+    if !gzip {
+        return Ok(Bytes::from(buf));
+    }
+    tokio::task::spawn_blocking(move || gunzip(&buf, limit))
+        .await
+        .map_err(|e| ApiError::Internal(format!("gzip decoding failed: {e}")))?
 }
 
-/// A plain body is copied as is; a gzip one decoded (any number of gzip members).
-enum Gunzip {
-    Plain(Capped),
-    Gzip(Box<flate2::write::MultiGzDecoder<Capped>>),
-}
-
-impl Gunzip {
-    fn new(gzip: bool, out: Capped) -> Self {
-        if gzip {
-            Gunzip::Gzip(Box::new(flate2::write::MultiGzDecoder::new(out)))
-        } else {
-            Gunzip::Plain(out)
-        }
+/// Decodes a gzip body (any number of members), at most `limit` bytes.
+fn gunzip(compressed: &[u8], limit: usize) -> Result<Bytes, ApiError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::Malformed(format!("the gzip body is corrupt: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError::TooLarge(limit as u64));
     }
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        match self {
-            Gunzip::Plain(c) => c.write_all(data),
-            Gunzip::Gzip(d) => d.write_all(data),
-        }
-    }
-    fn finish(self) -> std::io::Result<Capped> {
-        match self {
-            Gunzip::Plain(c) => Ok(c),
-            Gunzip::Gzip(d) => d.finish(),
-        }
-    }
-}
-
-/// The decoded bytes, refusing to grow past the body limit.
-struct Capped {
-    buf: Vec<u8>,
-    limit: usize,
-}
-
-impl std::io::Write for Capped {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if self.buf.len() + data.len() > self.limit {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                "over the body limit",
-            ));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn body_error(e: std::io::Error, limit: usize) -> ApiError {
-    if e.kind() == std::io::ErrorKind::FileTooLarge {
-        ApiError::TooLarge(limit as u64)
-    } else {
-        ApiError::Malformed(format!("the gzip body is corrupt: {e}"))
-    }
+    Ok(Bytes::from(out))
 }
 
 /// Parses a JSON body into `T`: syntax errors (and numbers outside the f64 range) are
@@ -444,45 +396,50 @@ mod fast_path_agrees {
         );
     }
 
+    /// xorshift64: the same pseudo-random bit patterns on every run.
+    fn bits(mut s: u64) -> impl Iterator<Item = u64> {
+        std::iter::repeat_with(move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        })
+    }
+
+    /// Every number of `arr` is the f64 nearest its text (Rust's str::parse is exact).
+    fn assert_nearest(texts: &[String], arr: &crate::api::wire::NumArray) {
+        assert_eq!(arr.0.len(), texts.len());
+        for (t, got) in texts.iter().zip(arr.0.data()) {
+            assert_eq!(got.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
+        }
+    }
+
     #[test]
     fn random_doubles_parse_to_the_nearest_f64() {
         // shortest round-trip, 17 significant digits, and 25 digits (exact rounding of
         // long decimals), each compared with Rust's correctly rounded str::parse
-        let mut s = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut texts = Vec::new();
-        while texts.len() < 30_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let x = f64::from_bits(s);
-            if x.is_finite() {
-                texts.push(format!("{x:?}"));
-                texts.push(format!("{x:.16e}"));
-                texts.push(format!("{x:.24e}"));
-            }
-        }
+        let texts: Vec<String> = bits(0x9E37_79B9_7F4A_7C15)
+            .map(f64::from_bits)
+            .filter(|x| x.is_finite())
+            .take(10_000)
+            .flat_map(|x| [format!("{x:?}"), format!("{x:.16e}"), format!("{x:.24e}")])
+            .collect();
         let list = texts.join(", ");
         let body = format!(r#"{{"predictions": [{list}], "targets": [{list}]}}"#);
         let MapOnly(fast) = sonic_rs::from_slice::<MapOnly<LossRequest>>(body.as_bytes()).unwrap();
         let slow: LossRequest = super::parse_json(body.as_bytes()).unwrap();
         for arr in [&fast.predictions, &fast.targets, &slow.predictions] {
-            assert_eq!(arr.0.len(), texts.len());
-            for (t, got) in texts.iter().zip(arr.0.data()) {
-                let want: f64 = t.parse().unwrap();
-                assert_eq!(got.to_bits(), want.to_bits(), "{t}");
-            }
+            assert_nearest(&texts, arr);
         }
     }
 
     #[test]
     fn large_bodies_parse_exactly_and_their_errors_still_name_the_element() {
         // a heavy body (> SMALL_BODY_BYTES) without "-0" or "e-3xx": sonic-rs parses it
-        let mut s = 0x1234_5678_9ABC_DEF1_u64;
-        let texts: Vec<String> = (0..60_000)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+        let texts: Vec<String> = bits(0x1234_5678_9ABC_DEF1)
+            .take(60_000)
+            .enumerate()
+            .map(|(i, s)| {
                 let x = (s >> 11) as f64 / (1u64 << 53) as f64 * 2e3 - 1e3 + 0.5;
                 if i % 2 == 0 {
                     format!("{x:?}")
@@ -503,10 +460,7 @@ mod fast_path_agrees {
             &fast.predictions,
             &fast.targets,
         ] {
-            assert_eq!(arr.0.len(), texts.len());
-            for (t, got) in texts.iter().zip(arr.0.data()) {
-                assert_eq!(got.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
-            }
+            assert_nearest(&texts, arr);
         }
         let mut bad = texts.clone();
         bad[41_234] = "\"x\"".into();
