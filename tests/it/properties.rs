@@ -469,7 +469,7 @@ proptest! {
 
 /// A permutation of 0..n from a seed (Fisher–Yates with SplitMix64).
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix::new(seed);
     let mut p: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         let j = (rng.next() % (i as u64 + 1)) as usize;
@@ -478,15 +478,15 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
     p
 }
 
-struct SplitMix(u64);
+/// The crate's SplitMix64 (the one training batches use), with a uniform draw.
+struct SplitMix(losslab::compute::train::SplitMix64);
 
 impl SplitMix {
+    fn new(seed: u64) -> Self {
+        SplitMix(losslab::compute::train::SplitMix64::new(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [0, 1) with 53 random bits.
     fn unit(&mut self) -> f64 {
@@ -611,7 +611,7 @@ fn a_mean_of_a_million_squared_terms_is_within_two_ulp_of_the_exact_mean() {
     // mse with targets 0: the terms are fl(a²); their exact sum S (big-integer reference),
     // rounded, divided by the count, rounded again, is within 1 ulp of S / n
     let n = 1_000_000;
-    let mut rng = SplitMix(0x05EE_D0F1_0550);
+    let mut rng = SplitMix::new(0x05EE_D0F1_0550);
     let a: Vec<f64> = (0..n)
         .map(|i| {
             let x = lerp(rng.unit(), -3.0, 3.0);

@@ -282,16 +282,15 @@ fn reference_reduce(
 // ---------------------------------------------------------------------------------
 // Inputs.
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
+/// A small deterministic generator: the crate's SplitMix64 (the one training batches use).
+struct Rng(crate::compute::train::SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(crate::compute::train::SplitMix64::new(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f64 {
@@ -578,7 +577,7 @@ fn assert_same(
 
 #[test]
 fn evaluate_gives_the_bits_of_the_reference_path_for_every_kind_reduction_weights_and_gradient() {
-    let mut rng = Rng(0x5EED);
+    let mut rng = Rng::new(0x5EED);
     let mut compared = 0usize;
     let mut errors = 0usize;
     for kind in LossKind::ALL {
@@ -751,7 +750,7 @@ const EDGES: [f64; 14] = [
 
 #[test]
 fn the_branch_free_scans_accept_and_reject_exactly_what_the_element_checks_did() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for round in 0..3000 {
         let n = 1 + rng.below(if round % 2 == 0 { 9 } else { 40 });
         let mut v: Vec<f64> = (0..n).map(|_| rng.range(0.0, 1.0)).collect();
@@ -779,7 +778,7 @@ fn the_branch_free_scans_accept_and_reject_exactly_what_the_element_checks_did()
 }
 #[test]
 fn the_row_sum_check_judges_every_row_as_the_accurate_sum_did() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut failed = 0;
     for round in 0..20000 {
         let k = 1 + rng.below(if round % 3 == 0 { 40 } else { 12 });
