@@ -1,13 +1,12 @@
 //! The `losslab` binary: config, telemetry, `app(state)`, serve with graceful shutdown.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
+use losslab::AppState;
 use losslab::api::config::{Cli, Command, Config, LogFormat};
-use losslab::{AppState, app};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,11 +59,7 @@ fn serve(config: Config) -> ExitCode {
             tracing::info!("shutdown: draining in-flight requests");
             let _ = draining_tx.send(());
         };
-        let server = axum::serve(
-            listener,
-            app(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown);
+        let server = losslab::api::app::serve(listener, state, shutdown);
         let grace_over = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(Duration::from_secs(grace)).await;

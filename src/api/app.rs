@@ -6,8 +6,9 @@
 //! 2. edge (edge.rs): `losslab-version` on every response, request id (kept or made, and
 //!    echoed), metrics by route template, and problem+json for any error a layer or axum
 //!    answered in text
-//! 3. CORS
-//! 4. response compression (gzip, br, zstd; never NDJSON streams)
+//! 3. CORS (tower-http; requests without `Origin` get its headers, learnt once: cors.rs)
+//! 4. response compression (gzip, br, zstd; never NDJSON streams), negotiated: a request
+//!    without `Accept-Encoding` skips tower-http's layer (compress.rs)
 //! 5. rate limit per client IP (only when configured; health probes exempt)
 //! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
 //!    decodes gzip bodies (extract.rs)
@@ -15,19 +16,17 @@
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::predicate::{NotForContentType, Predicate};
-use tower_http::compression::{CompressionLayer, DefaultPredicate};
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tracing::level_filters::LevelFilter;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::compress::NegotiatedCompressionLayer;
+use super::cors::{CorsWithoutOriginLayer, cors_settings};
 use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
 use super::openapi::{ApiDoc, set_spec};
 use super::problem::ApiError;
@@ -58,11 +57,8 @@ pub fn app(state: AppState) -> Router {
             .validator_url("none")
             .try_it_out_enabled(true),
     );
-    let cors = cors_layer(&state.config.cors_origins);
+    let cors = CorsWithoutOriginLayer::new(cors_settings(&state.config.cors_origins));
     let body_limit = state.config.max_body_bytes;
-    let compression = CompressionLayer::new().compress_when(
-        DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson")),
-    );
     let routes = Router::new()
         .merge(api_router())
         .route("/", get(pages::index))
@@ -80,7 +76,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(panic_problem))
                 .layer(EdgeLayer::new(state.metrics.clone()))
                 .layer(cors)
-                .layer(compression)
+                .layer(NegotiatedCompressionLayer::new())
                 .option_layer(state.rate.clone().map(RateLimitLayer))
                 .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
         )
@@ -104,28 +100,26 @@ fn with_request_spans(routes: Router<AppState>) -> Router<AppState> {
     }))
 }
 
-fn cors_layer(origins: &str) -> CorsLayer {
-    let base = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::CONTENT_ENCODING,
-            header::ACCEPT,
-            HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("losslab-version"),
-            HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-        ]);
-    if origins.trim() == "*" {
-        base.allow_origin(Any)
+/// Serves `app(state)` on `listener` until `shutdown` completes, then drains in-flight
+/// requests. The client address (`ConnectInfo`) is attached to each request only when a
+/// rate limit is configured — the limiter is its one reader, and attaching it costs every
+/// request an extension.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let per_ip = state.rate.is_some();
+    let router = app(state);
+    if per_ip {
+        let make = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, make)
+            .with_graceful_shutdown(shutdown)
+            .await
     } else {
-        let list: Vec<HeaderValue> = origins
-            .split(',')
-            .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
-            .collect();
-        base.allow_origin(AllowOrigin::list(list))
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Edge<S> {
 
 impl<S, B> Service<Request> for Edge<S>
 where
-    S: Service<Request, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Response = Response<B>, Error = Infallible>,
     S::Future: Send + 'static,
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -105,9 +105,9 @@ where
         }
         let in_flight = InFlight::start(metrics.clone());
         let start = Instant::now();
-        // the service that was polled ready serves this request (tower's clone-and-swap)
-        let ready = self.inner.clone();
-        let fut = std::mem::replace(&mut self.inner, ready).call(req);
+        // called here, not inside the future: the service polled ready serves the request
+        // and the stack is not cloned
+        let fut = self.inner.call(req);
         Box::pin(async move {
             let Ok(res) = fut.await;
             let mut res = problemize(res.map(Body::new)).await;
@@ -201,10 +201,26 @@ impl SequentialId {
         }
     }
 
+    /// `{prefix:016x}-{counter}`, written into a stack buffer (no formatting machinery).
     fn next(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:016x}-{n}", self.prefix))
-            .unwrap_or(HeaderValue::from_static("-"))
+        let mut buf = [0u8; 37]; // 16 hex digits, '-', at most 20 decimal digits
+        for (i, b) in buf[..16].iter_mut().enumerate() {
+            *b = b"0123456789abcdef"[(self.prefix >> (60 - 4 * i)) as usize & 0xf];
+        }
+        buf[16] = b'-';
+        let mut digits = [0u8; 20];
+        let (mut rest, mut len) = (n, 0);
+        loop {
+            digits[19 - len] = b'0' + (rest % 10) as u8;
+            len += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        buf[17..17 + len].copy_from_slice(&digits[20 - len..]);
+        HeaderValue::from_bytes(&buf[..17 + len]).unwrap_or(HeaderValue::from_static("-"))
     }
 }
 
@@ -256,5 +272,30 @@ where
             )));
         }
         Either::Right(self.inner.call(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_the_prefix_in_hex_and_a_counter() {
+        let ids = SequentialId {
+            prefix: 0x0123_4567_89ab_cdef,
+            next: Arc::new(AtomicU64::new(0)),
+        };
+        assert_eq!(ids.next(), "0123456789abcdef-0");
+        assert_eq!(ids.next(), "0123456789abcdef-1");
+        ids.next.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(ids.next(), format!("0123456789abcdef-{}", u64::MAX));
+        ids.next.store(1_000_000_007, Ordering::Relaxed);
+        assert_eq!(ids.next(), "0123456789abcdef-1000000007");
+        let small = SequentialId {
+            prefix: 0xa,
+            next: Arc::new(AtomicU64::new(9)),
+        };
+        assert_eq!(small.next(), "000000000000000a-9");
+        assert_eq!(small.next(), "000000000000000a-10");
     }
 }

@@ -2,7 +2,9 @@
 //! layers, problem+json errors, our extractor, wire shapes, the OpenAPI document.
 
 pub mod app;
+pub mod compress;
 pub mod config;
+pub mod cors;
 pub mod edge;
 pub mod extract;
 pub mod metrics;

@@ -174,14 +174,11 @@ pub fn close(got: &Value, want: f64) {
 pub async fn spawn_server(config: Config) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(config));
+    let state = AppState::new(config);
     tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
+        losslab::api::app::serve(listener, state, std::future::pending())
+            .await
+            .unwrap();
     });
     addr
 }
