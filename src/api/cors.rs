@@ -73,44 +73,50 @@ impl<S> Layer<S> for CorsWithoutOriginLayer {
     type Service = CorsWithoutOrigin<S>;
     fn layer(&self, inner: S) -> CorsWithoutOrigin<S> {
         CorsWithoutOrigin {
-            cors: self.cors.layer(inner),
-            plain: self.plain.clone(),
+            inner,
+            layer: Arc::new(self.clone()),
         }
     }
 }
 
+/// The inner service and the shared settings: tower-http's `Cors` is put around the
+/// inner service only for the requests it answers, so cloning this service (axum clones
+/// the route's stack for each request) clones no CORS settings.
 #[derive(Clone)]
 pub struct CorsWithoutOrigin<S> {
-    cors: Cors<S>,
-    plain: Option<Arc<AddedHeaders>>,
+    inner: S,
+    layer: Arc<CorsWithoutOriginLayer>,
 }
 
 impl<S> Service<Request> for CorsWithoutOrigin<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = Either<<Cors<S> as Service<Request>>::Future, WithHeaders<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // the CORS service's readiness is its inner service's
-        self.cors.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match &self.plain {
+        match &self.layer.plain {
             Some(added)
                 if req.method() != Method::OPTIONS
                     && !req.headers().contains_key(header::ORIGIN) =>
             {
-                let added = added.clone();
                 Either::Right(WithHeaders {
-                    inner: self.cors.get_mut().call(req),
-                    added: Some(added),
+                    inner: self.inner.call(req),
+                    added: Some(added.clone()),
                 })
             }
-            _ => Either::Left(self.cors.call(req)),
+            _ => {
+                // the service polled ready goes into tower-http's layer (clone-and-swap)
+                let ready = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, ready);
+                Either::Left(self.layer.cors.layer(inner).call(req))
+            }
         }
     }
 }

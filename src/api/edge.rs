@@ -220,7 +220,21 @@ impl SequentialId {
             }
         }
         buf[17..17 + len].copy_from_slice(&digits[20 - len..]);
-        HeaderValue::from_bytes(&buf[..17 + len]).unwrap_or(HeaderValue::from_static("-"))
+        // owned by one shared allocation: the copy echoed on the response is a count, not
+        // a second buffer
+        let id = Bytes::from_owner(RequestId { buf, len: 17 + len });
+        HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static("-"))
+    }
+}
+
+struct RequestId {
+    buf: [u8; 37],
+    len: usize,
+}
+
+impl AsRef<[u8]> for RequestId {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

@@ -124,7 +124,8 @@ impl<'de> Visitor<'de> for ArrayVisitor {
         f.write_str("an array of numbers or an array of rows of numbers")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NumArray, A::Error> {
-        let mut data = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        // no size hint from the parsers: room for a small array up front, doubling after
+        let mut data = Vec::with_capacity(seq.size_hint().unwrap_or(16));
         let first = match seq.next_element_seed(FirstSeed(&mut data))? {
             None => return Ok(NumArray(Array::flat(data))),
             Some(f) => f,
