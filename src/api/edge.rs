@@ -31,7 +31,6 @@ use super::routes::ops::VERSION;
 use super::state::RateLimiter;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const LOSSLAB_VERSION: HeaderName = HeaderName::from_static("losslab-version");
@@ -77,13 +76,13 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture;
+    type Future = EdgeFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> BoxFuture {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let id = match req.headers().get(X_REQUEST_ID) {
             Some(id) => id.clone(),
             None => {
@@ -107,22 +106,98 @@ where
         let start = Instant::now();
         // called here, not inside the future: the service polled ready serves the request
         // and the stack is not cloned
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let Ok(res) = fut.await;
-            let mut res = problemize(res.map(Body::new)).await;
-            let headers = res.headers_mut();
-            headers.insert(LOSSLAB_VERSION, HeaderValue::from_static(VERSION));
-            headers.entry(X_REQUEST_ID).or_insert(id);
-            drop(in_flight);
-            metrics.observe(
-                route.as_ref().map_or("unmatched", |p| p.as_str()),
-                method.as_str(),
-                res.status().as_u16(),
-                start.elapsed().as_secs_f64(),
-            );
-            Ok(res)
-        })
+        EdgeFuture {
+            stage: Stage::Inner {
+                fut: self.inner.call(req),
+            },
+            after: Some(After {
+                id,
+                route,
+                method,
+                start,
+                metrics,
+                in_flight,
+            }),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, made a problem if it is an error in another shape,
+    /// then stamped and counted. A plain state machine rather than a boxed `async`
+    /// block: the common answer costs no allocation here; only an answer that must be
+    /// read and rewritten (problemize) gets a boxed future.
+    pub struct EdgeFuture<F> {
+        #[pin]
+        stage: Stage<F>,
+        after: Option<After>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StageProj]
+    enum Stage<F> {
+        Inner { #[pin] fut: F },
+        Problem { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+/// What the answer is stamped and counted with.
+struct After {
+    id: HeaderValue,
+    route: Option<MatchedPath>,
+    method: axum::http::Method,
+    start: Instant,
+    metrics: Arc<Metrics>,
+    in_flight: InFlight,
+}
+
+impl After {
+    fn finish(self, mut res: Response) -> Response {
+        let headers = res.headers_mut();
+        headers.insert(LOSSLAB_VERSION, HeaderValue::from_static(VERSION));
+        headers.entry(X_REQUEST_ID).or_insert(self.id);
+        drop(self.in_flight);
+        self.metrics.observe(
+            self.route.as_ref().map_or("unmatched", |p| p.as_str()),
+            self.method.as_str(),
+            res.status().as_u16(),
+            self.start.elapsed().as_secs_f64(),
+        );
+        res
+    }
+}
+
+impl<F, B> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response<B>, Infallible>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let res = loop {
+            match this.stage.as_mut().project() {
+                StageProj::Inner { fut } => {
+                    let Ok(res) = std::task::ready!(fut.poll(cx));
+                    let res = res.map(Body::new);
+                    if is_problem_or_success(&res) {
+                        break res;
+                    }
+                    this.stage.set(Stage::Problem {
+                        fut: Box::pin(problemize(res)),
+                    });
+                }
+                StageProj::Problem { fut } => break std::task::ready!(fut.as_mut().poll(cx)),
+            }
+        };
+        // `after` is taken once: the future is not polled after it is ready
+        Poll::Ready(Ok(match this.after.take() {
+            Some(after) => after.finish(res),
+            None => res,
+        }))
     }
 }
 
@@ -143,17 +218,19 @@ impl Drop for InFlight {
     }
 }
 
-/// Any error response not already problem+json becomes one, keeping its status and
+/// A success, or an error already in problem+json: left as it is.
+fn is_problem_or_success(res: &Response) -> bool {
+    res.status().as_u16() < 400
+        || res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}
+
+/// An error response not already problem+json becomes one, keeping its status and
 /// headers (Allow, Retry-After).
 async fn problemize(res: Response) -> Response {
     let status = res.status();
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
-        return res;
-    }
     let (mut parts, body) = res.into_parts();
     let text = match body.collect().await {
         Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),

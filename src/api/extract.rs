@@ -24,14 +24,11 @@ impl FromRequest<AppState> for JsonBytes {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let is_json = mime == "application/json"
-            || (mime.starts_with("application/") && mime.ends_with("+json"));
+        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+        let is_json = mime.eq_ignore_ascii_case(b"application/json")
+            || (mime.len() >= 17
+                && mime[..12].eq_ignore_ascii_case(b"application/")
+                && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json"));
         if !is_json {
             return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
                 "the request has no Content-Type; send application/json".into()
@@ -154,30 +151,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// the sign, so such a body takes serde_json. Conservative: a `-0` in a string or a
 /// 3-digit negative exponent of a nonzero number only costs the faster parser.
 fn may_hold_negative_zero(b: &[u8]) -> bool {
-    use memchr::memmem::find_iter;
-    // a sign before a zero mantissa: "-0" then the end of the number, or ".", zeros and
-    // the end of the number or an exponent
-    let zero = find_iter(b, b"-0").any(|i| {
-        let rest = &b[i + 2..];
+    // one pass over the minus signs (no substring searcher to build per request)
+    memchr::memchr_iter(b'-', b).any(|i| {
+        let rest = &b[i + 1..];
         match rest.first() {
-            Some(b'.') => {
-                let zeros = rest[1..].iter().take_while(|&&c| c == b'0').count();
-                !rest
-                    .get(1 + zeros)
-                    .is_some_and(|c| matches!(c, b'1'..=b'9'))
+            // a sign before a zero mantissa: "-0" then the end of the number, or ".",
+            // zeros and the end of the number or an exponent
+            Some(b'0') => match rest.get(1) {
+                Some(b'.') => {
+                    let zeros = rest[2..].iter().take_while(|&&c| c == b'0').count();
+                    !rest
+                        .get(2 + zeros)
+                        .is_some_and(|c| matches!(c, b'1'..=b'9'))
+                }
+                Some(c) => !c.is_ascii_digit(),
+                None => true,
+            },
+            // an exponent that may underflow: below e-307 has three digits
+            _ if i > 0 && matches!(b[i - 1], b'e' | b'E') => {
+                rest.iter().take_while(|c| c.is_ascii_digit()).count() >= 3
             }
-            Some(c) => !c.is_ascii_digit(),
-            None => true,
+            _ => false,
         }
-    });
-    // an exponent that may underflow: below e-307 has three digits
-    let tiny = || {
-        [b"e-", b"E-"].iter().any(|pat| {
-            find_iter(b, pat)
-                .any(|i| b[i + 2..].iter().take_while(|c| c.is_ascii_digit()).count() >= 3)
-        })
-    };
-    zero || tiny()
+    })
 }
 
 fn classify(e: serde_json::Error, pointer: String) -> ApiError {
