@@ -5,7 +5,8 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, TestResponse};
+use losslab::Config;
 
 #[tokio::test]
 async fn every_response_carries_the_version_header() {
@@ -100,4 +101,81 @@ async fn large_json_responses_are_compressed_when_asked() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-encoding"), Some("gzip"));
+}
+
+/// All values of a header, in order.
+fn all(r: &TestResponse, name: &str) -> Vec<String> {
+    r.headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn mse_request(origin: Option<&str>, accept_encoding: Option<&str>) -> Request<Body> {
+    let mut r = Request::post("/loss/mse").header("content-type", "application/json");
+    if let Some(o) = origin {
+        r = r.header("origin", o);
+    }
+    if let Some(a) = accept_encoding {
+        r = r.header("accept-encoding", a);
+    }
+    r.body(Body::from(r#"{"predictions":[0.5,1],"targets":[0,1]}"#))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_and_vary_headers_are_the_same_with_or_without_origin_and_accept_encoding() {
+    let app = TestApp::new();
+    let plain = app.send(mse_request(None, None)).await;
+    let browser = app
+        .send(mse_request(
+            Some("https://course.example"),
+            Some("gzip, br"),
+        ))
+        .await;
+    assert_eq!(plain.json()["loss"], 0.125);
+    assert!(plain.header("content-encoding").is_none());
+    // tower-http compresses anything over 32 bytes for a client that asks
+    assert_eq!(browser.header("content-encoding"), Some("br"));
+    for r in [&plain, &browser] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(
+            r.header("access-control-expose-headers"),
+            Some("losslab-version,x-request-id,retry-after")
+        );
+        let vary = all(r, "vary").join(", ");
+        for v in [
+            "accept-encoding",
+            "origin",
+            "access-control-request-method",
+            "access-control-request-headers",
+        ] {
+            assert!(vary.contains(v), "vary {vary:?} lacks {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_configured_origin_list_echoes_listed_origins_only() {
+    let app = TestApp::with_config(Config {
+        cors_origins: "https://a.example, https://b.example".into(),
+        ..Config::default()
+    });
+    let listed = app.send(mse_request(Some("https://b.example"), None)).await;
+    assert_eq!(
+        listed.header("access-control-allow-origin"),
+        Some("https://b.example")
+    );
+    let other = app
+        .send(mse_request(Some("https://evil.example"), None))
+        .await;
+    assert!(other.header("access-control-allow-origin").is_none());
+    let none = app.send(mse_request(None, None)).await;
+    assert!(none.header("access-control-allow-origin").is_none());
+    for r in [&listed, &other, &none] {
+        assert_eq!(r.status, 200);
+        assert!(all(r, "vary").join(", ").contains("origin"));
+    }
 }
