@@ -54,8 +54,12 @@ pub fn cors_settings(origins: &str) -> CorsLayer {
 }
 
 /// tower-http's CORS, with the headers for requests without `Origin` worked out once.
+/// Shared: cloning the layer or its services (axum clones the route's stack for each
+/// request) clones no CORS settings.
 #[derive(Clone)]
-pub struct CorsWithoutOriginLayer {
+pub struct CorsWithoutOriginLayer(Arc<Settings>);
+
+struct Settings {
     cors: CorsLayer,
     /// What tower-http adds to a non-OPTIONS request without `Origin`; `None` if it could
     /// not be known up front (then every request goes through tower-http).
@@ -65,7 +69,7 @@ pub struct CorsWithoutOriginLayer {
 impl CorsWithoutOriginLayer {
     pub fn new(cors: CorsLayer) -> Self {
         let plain = AddedHeaders::learn(&cors).map(Arc::new);
-        CorsWithoutOriginLayer { cors, plain }
+        CorsWithoutOriginLayer(Arc::new(Settings { cors, plain }))
     }
 }
 
@@ -74,18 +78,17 @@ impl<S> Layer<S> for CorsWithoutOriginLayer {
     fn layer(&self, inner: S) -> CorsWithoutOrigin<S> {
         CorsWithoutOrigin {
             inner,
-            layer: Arc::new(self.clone()),
+            settings: self.0.clone(),
         }
     }
 }
 
 /// The inner service and the shared settings: tower-http's `Cors` is put around the
-/// inner service only for the requests it answers, so cloning this service (axum clones
-/// the route's stack for each request) clones no CORS settings.
+/// inner service only for the requests it answers.
 #[derive(Clone)]
 pub struct CorsWithoutOrigin<S> {
     inner: S,
-    layer: Arc<CorsWithoutOriginLayer>,
+    settings: Arc<Settings>,
 }
 
 impl<S> Service<Request> for CorsWithoutOrigin<S>
@@ -101,21 +104,21 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match &self.layer.plain {
+        match &self.settings.plain {
             Some(added)
                 if req.method() != Method::OPTIONS
                     && !req.headers().contains_key(header::ORIGIN) =>
             {
                 Either::Right(WithHeaders {
                     inner: self.inner.call(req),
-                    added: Some(added.clone()),
+                    added: added.clone(),
                 })
             }
             _ => {
                 // the service polled ready goes into tower-http's layer (clone-and-swap)
                 let ready = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, ready);
-                Either::Left(self.layer.cors.layer(inner).call(req))
+                Either::Left(self.settings.cors.layer(inner).call(req))
             }
         }
     }
@@ -165,7 +168,7 @@ pin_project_lite::pin_project! {
     pub struct WithHeaders<F> {
         #[pin]
         inner: F,
-        added: Option<Arc<AddedHeaders>>,
+        added: Arc<AddedHeaders>,
     }
 }
 
@@ -178,9 +181,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(mut res) = ready!(this.inner.poll(cx));
-        if let Some(added) = this.added.take() {
-            added.apply(res.headers_mut());
-        }
+        this.added.apply(res.headers_mut());
         Poll::Ready(Ok(res))
     }
 }
@@ -286,7 +287,7 @@ mod tests {
     #[tokio::test]
     async fn requests_without_origin_get_the_learnt_headers() {
         let layer = CorsWithoutOriginLayer::new(cors_settings("*"));
-        let added = layer.plain.as_ref().expect("learnt at start");
+        let added = layer.0.plain.as_ref().expect("learnt at start");
         let names: Vec<&str> = added.0.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"vary"), "{names:?}");
         assert!(names.contains(&"access-control-allow-origin"), "{names:?}");

@@ -70,7 +70,6 @@ pub struct Edge<S> {
 impl<S, B> Service<Request> for Edge<S>
 where
     S: Service<Request, Response = Response<B>, Error = Infallible>,
-    S::Future: Send + 'static,
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
@@ -91,7 +90,7 @@ where
                 id
             }
         };
-        let metrics = self.layer.metrics.clone();
+        let metrics = &self.layer.metrics;
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = req.method().clone();
         if let Some(len) = req
@@ -115,7 +114,6 @@ where
                 route,
                 method,
                 start,
-                metrics,
                 in_flight,
             }),
         }
@@ -142,13 +140,13 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What the answer is stamped and counted with.
+/// What the answer is stamped and counted with (the metrics through the in-flight
+/// guard, which holds them).
 struct After {
     id: HeaderValue,
     route: Option<MatchedPath>,
     method: axum::http::Method,
     start: Instant,
-    metrics: Arc<Metrics>,
     in_flight: InFlight,
 }
 
@@ -157,8 +155,8 @@ impl After {
         let headers = res.headers_mut();
         headers.insert(LOSSLAB_VERSION, HeaderValue::from_static(VERSION));
         headers.entry(X_REQUEST_ID).or_insert(self.id);
-        drop(self.in_flight);
-        self.metrics.observe(
+        // the request counts as in flight until `self` (its guard) drops, just after
+        self.in_flight.0.observe(
             self.route.as_ref().map_or("unmatched", |p| p.as_str()),
             self.method.as_str(),
             res.status().as_u16(),
