@@ -1,4 +1,4 @@
-//! The `losslab` binary: config, telemetry, `app(state)`, serve with graceful shutdown.
+//! The `losslab` binary: config, telemetry, `serve(listener, state)` with graceful shutdown.
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -59,7 +59,7 @@ fn serve(config: Config) -> ExitCode {
             tracing::info!("shutdown: draining in-flight requests");
             let _ = draining_tx.send(());
         };
-        let server = losslab::api::app::serve(listener, state, shutdown);
+        let server = losslab::api::serve::serve(listener, state, shutdown);
         let grace_over = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(Duration::from_secs(grace)).await;

@@ -100,29 +100,6 @@ fn with_request_spans(routes: Router<AppState>) -> Router<AppState> {
     }))
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then drains in-flight
-/// requests. The client address (`ConnectInfo`) is attached to each request only when a
-/// rate limit is configured — the limiter is its one reader, and attaching it costs every
-/// request an extension.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let per_ip = state.rate.is_some();
-    let router = app(state);
-    if per_ip {
-        let make = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, make)
-            .with_graceful_shutdown(shutdown)
-            .await
-    } else {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    }
-}
-
 fn panic_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request panicked (a bug)");
     ApiError::Internal("the request could not be completed".into()).into_response()

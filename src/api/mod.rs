@@ -1,5 +1,5 @@
 //! HTTP only: JSON in → compute call → JSON out. Config, state, the router and its
-//! layers, problem+json errors, our extractor, wire shapes, the OpenAPI document.
+//! layers, the accept loop, problem+json errors, our extractor, wire shapes, the OpenAPI document.
 
 pub mod app;
 pub mod compress;
@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod wire;
 

@@ -1,7 +1,9 @@
-//! A few tests over a real socket (port 0): a loss request end to end, NDJSON streaming
-//! chunked on the wire, and /healthz answering while heavy work is in flight.
+//! A few tests over a real socket (port 0): a loss request end to end, HTTP/2 with prior
+//! knowledge, the rate limit keyed by the client's address, NDJSON streaming chunked on
+//! the wire, /healthz answering while heavy work is in flight, and graceful shutdown of
+//! the accept loop (serve.rs).
 
-use losslab::Config;
+use losslab::{AppState, Config};
 use serde_json::json;
 
 use crate::support::{raw_request, spawn_server, textbook_neuron};
@@ -136,4 +138,119 @@ async fn a_request_whose_client_goes_away_is_no_longer_counted_in_flight() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(seen, 1, "the abandoned request is no longer counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_with_prior_knowledge_is_served() {
+    use http_body_util::{BodyExt, Full};
+    let addr = spawn_server(Config::default()).await;
+    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let body = br#"{"predictions": [0.5, 2.0], "targets": [1.0, 0.0]}"#;
+    let req = axum::http::Request::post(format!("http://{addr}/loss/mse"))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from_static(body)))
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    assert_eq!(res.version(), axum::http::Version::HTTP_2);
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["loss"], 2.125);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_keyed_by_the_client_address_the_accept_loop_attaches() {
+    let addr = spawn_server(Config {
+        rate_limit_per_ip: 2,
+        ..Config::default()
+    })
+    .await;
+    let body = br#"{"predictions": [1], "targets": [1]}"#;
+    let ct = [("content-type", "application/json")];
+    assert_eq!(
+        raw_request(addr, "POST", "/loss/mse", &ct, body)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        raw_request(addr, "POST", "/loss/mse", &ct, body)
+            .await
+            .status,
+        200
+    );
+    let r = raw_request(addr, "POST", "/loss/mse", &ct, body).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        raw_request(addr, "GET", "/healthz", &[], b"").await.status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_new_connections_answers_the_request_in_flight_then_serve_returns() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(losslab::api::serve::serve(
+        listener,
+        AppState::new(Config::default()),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // a request whose body is still arriving when shutdown begins
+    let body = br#"{"predictions": [0.5, 2.0], "targets": [1.0, 0.0]}"#;
+    let (first, rest) = body.split_at(10);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /loss/mse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(first).await.unwrap();
+    let mut seen = 0;
+    for _ in 0..500 {
+        seen = in_flight(addr).await;
+        if seen == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, 2, "the unfinished request is in flight");
+    stop.send(()).unwrap();
+    let mut refused = false;
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(refused, "no new connection once shutdown has begun");
+    assert!(
+        !server.is_finished(),
+        "serve waits for the request in flight"
+    );
+    s.write_all(rest).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(text.ends_with(r#""loss":2.125}"#), "{text}");
+    // a guard against a hang, not a timing assertion
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+    done.expect("serve returns once the last connection is done")
+        .unwrap()
+        .unwrap();
 }

@@ -176,7 +176,7 @@ pub async fn spawn_server(config: Config) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let state = AppState::new(config);
     tokio::spawn(async move {
-        losslab::api::app::serve(listener, state, std::future::pending())
+        losslab::api::serve::serve(listener, state, std::future::pending())
             .await
             .unwrap();
     });
