@@ -1,23 +1,33 @@
 //! The router and the layer stack. The only place that knows layer order.
 //!
-//! Request path, outermost first (one `ServiceBuilder`, so the stack is one layer of the
-//! router: a request clones and boxes it once):
+//! Request path, outermost first. The stack is one `ServiceBuilder` around the whole
+//! router, not a layer of it: `Router::layer` wraps every route in it, and a request then
+//! clones and boxes the stack and answers through a second route future (about 2,000
+//! instructions of a small request's 36,000, BENCHMARKS.md, fourth session).
 //! 1. catch-panic — a backstop: a panic becomes a problem+json 500 (a bug; tests never see one)
 //! 2. edge (edge.rs): `losslab-version` on every response, request id (kept or made, and
-//!    echoed), metrics by route template, and problem+json for any error a layer or axum
-//!    answered in text
+//!    echoed), metrics by route template (matched by metrics::RouteTemplates over the
+//!    router's own templates), and problem+json for any error a layer or axum answered in
+//!    text
 //! 3. CORS (tower-http; requests without `Origin` get its headers, learnt once: cors.rs)
 //! 4. response compression (gzip, br, zstd; never NDJSON streams), negotiated: a request
 //!    without `Accept-Encoding` skips tower-http's layer (compress.rs)
 //! 5. rate limit per client IP (only when configured; health probes exempt)
 //! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
 //!    decodes gzip bodies (extract.rs)
-//! 7. (only when the log filter shows DEBUG) the tracing span of each request
+//! 7. the router; inside it, only when the log filter shows DEBUG, the tracing span of
+//!    each request
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
 
 use axum::Router;
+use axum::body::HttpBody;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::level_filters::LevelFilter;
@@ -28,13 +38,24 @@ use utoipa_axum::routes;
 use super::compress::NegotiatedCompressionLayer;
 use super::cors::{CorsWithoutOriginLayer, cors_settings};
 use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
+use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, set_spec};
 use super::problem::ApiError;
 use super::routes::{catalogue, gradient, loss, ops, pages, train};
 use super::state::AppState;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where Swagger UI is served; utoipa-swagger-ui routes `DOCS`, `DOCS/` and `DOCS/{*rest}`.
+const DOCS: &str = "/docs";
+
 /// The documented routes (each path written once), with the spec collected from them.
 pub fn api_router() -> Router<AppState> {
+    api_routes().0
+}
+
+/// The documented routes and their path templates (the spec's paths).
+fn api_routes() -> (Router<AppState>, Vec<String>) {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(loss::post_loss))
         .routes(routes!(gradient::post_gradient))
@@ -47,40 +68,73 @@ pub fn api_router() -> Router<AppState> {
         .routes(routes!(ops::version))
         .split_for_parts();
     set_spec(&api);
-    router
+    (router, api.paths.paths.into_keys().collect())
 }
 
-/// The whole service: API routes, pages, docs and the layer stack.
-pub fn app(state: AppState) -> Router {
-    let swagger = utoipa_swagger_ui::SwaggerUi::new("/docs").config(
+/// The pages beside the API.
+fn pages() -> [(&'static str, MethodRouter<AppState>); 4] {
+    [
+        ("/", get(pages::index)),
+        ("/static/app.js", get(pages::app_js)),
+        ("/static/style.css", get(pages::style_css)),
+        ("/openapi.json", get(pages::openapi_json)),
+    ]
+}
+
+/// Every route (API, pages, docs, fallbacks) and the path template of each.
+fn routes() -> (Router<AppState>, Vec<String>) {
+    let (mut router, mut templates) = api_routes();
+    for (path, page) in pages() {
+        router = router.route(path, page);
+        templates.push(path.to_string());
+    }
+    let swagger = utoipa_swagger_ui::SwaggerUi::new(DOCS).config(
         utoipa_swagger_ui::Config::new(["/openapi.json"])
             .validator_url("none")
             .try_it_out_enabled(true),
     );
-    let cors = CorsWithoutOriginLayer::new(cors_settings(&state.config.cors_origins));
-    let body_limit = state.config.max_body_bytes;
-    let routes = Router::new()
-        .merge(api_router())
-        .route("/", get(pages::index))
-        .route("/static/app.js", get(pages::app_js))
-        .route("/static/style.css", get(pages::style_css))
-        .route("/openapi.json", get(pages::openapi_json))
+    templates.extend([
+        DOCS.to_string(),
+        format!("{DOCS}/"),
+        format!("{DOCS}/{{*rest}}"),
+    ]);
+    let router = router
         .merge(Router::<AppState>::from(swagger))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
-    with_request_spans(routes)
-        .layer(
-            // one ServiceBuilder: the whole stack is one layer of the router, so a request
-            // clones and boxes it once, not once per layer
-            tower::ServiceBuilder::new()
-                .layer(CatchPanicLayer::custom(panic_problem))
-                .layer(EdgeLayer::new(state.metrics.clone()))
-                .layer(cors)
-                .layer(NegotiatedCompressionLayer::new())
-                .option_layer(state.rate.clone().map(RateLimitLayer))
-                .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
-        )
-        .with_state(state)
+    (router, templates)
+}
+
+/// The whole service: the layer stack around the router, with the state. Cloning it
+/// clones a few `Arc`s; calling it needs no `poll_ready` first (every layer is always
+/// ready, as the router is). The body is the panic catcher's box, which hyper sends as is.
+pub fn app(
+    state: AppState,
+) -> impl Service<
+    Request,
+    Response = Response<impl HttpBody<Data = Bytes, Error = BoxError> + Send + 'static>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let (router, templates) = routes();
+    let cors = CorsWithoutOriginLayer::new(cors_settings(&state.config.cors_origins));
+    let body_limit = state.config.max_body_bytes;
+    tower::ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(
+            panic_problem as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
+        ))
+        .layer(EdgeLayer::new(
+            state.metrics.clone(),
+            RouteTemplates::new(templates),
+        ))
+        .layer(cors)
+        .layer(NegotiatedCompressionLayer::new())
+        .option_layer(state.rate.clone().map(RateLimitLayer))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .service(with_request_spans(router).with_state(state))
 }
 
 /// The tracing span of each request, innermost, inside the edge (so it sees the request
@@ -103,4 +157,91 @@ fn with_request_spans(routes: Router<AppState>) -> Router<AppState> {
 fn panic_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request panicked (a bug)");
     ApiError::Internal("the request could not be completed".into()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::MatchedPath;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::api::Config;
+
+    /// The label the metrics give each request path is the template axum's router matched
+    /// for it (its `MatchedPath`), and "unmatched" where it matched none.
+    #[tokio::test]
+    async fn route_labels_are_the_templates_axum_matches() {
+        let (router, templates) = routes();
+        let labels = RouteTemplates::new(&templates);
+        let seen: Arc<Mutex<Option<String>>> = Arc::default();
+        let record = seen.clone();
+        let router = router
+            .layer(tower::util::MapRequestLayer::new(move |req: Request| {
+                *record.lock().unwrap_or_else(|p| p.into_inner()) = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_string());
+                req
+            }))
+            .with_state(AppState::new(Config::default()));
+        // each template with its parameters filled in, and paths near them
+        let mut paths: Vec<String> = templates
+            .iter()
+            .map(|t| {
+                t.replace("{kind}", "mse")
+                    .replace("{*rest}", "swagger-ui.css")
+            })
+            .collect();
+        paths.extend(
+            [
+                "/nope",
+                "/loss",
+                "/loss/",
+                "/loss/mse/",
+                "/loss/a/b",
+                "/losses/",
+                "/gradient/x",
+                "/docs/a/b/c.js",
+                "/docs//",
+                "/static",
+                "/static/nope.js",
+                "/train/examples/1",
+                "//",
+                "/LOSSES",
+                "/loss/%6Dse",
+                "/metrics.txt",
+            ]
+            .map(String::from),
+        );
+        assert!(paths.len() > 30, "{paths:?}");
+        let (mut matched, mut unmatched) = (0, 0);
+        for path in &paths {
+            for method in ["GET", "POST", "DELETE"] {
+                let req = Request::builder()
+                    .method(method)
+                    .uri(path.as_str())
+                    .body(Body::empty())
+                    .unwrap_or_default();
+                *seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let _ = router.clone().oneshot(req).await;
+                let axum_says = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                assert_eq!(
+                    labels.of(path).as_deref(),
+                    axum_says.as_deref(),
+                    "{method} {path}"
+                );
+                match axum_says {
+                    Some(_) => matched += 1,
+                    None => unmatched += 1,
+                }
+            }
+        }
+        // every template matched (three methods each); most near misses did not (a few
+        // fall under a template: /docs/a/b/c.js, /docs//, /loss/%6Dse)
+        assert_eq!(matched, 3 * (templates.len() + 3));
+        assert_eq!(unmatched, 3 * 13);
+    }
 }

@@ -18,14 +18,14 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, HttpBody};
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, RouteTemplates};
 use super::problem::{ApiError, PROBLEM_JSON};
 use super::routes::ops::VERSION;
 use super::state::RateLimiter;
@@ -39,13 +39,16 @@ const LOSSLAB_VERSION: HeaderName = HeaderName::from_static("losslab-version");
 #[derive(Clone)]
 pub struct EdgeLayer {
     metrics: Arc<Metrics>,
+    routes: Arc<RouteTemplates>,
     ids: SequentialId,
 }
 
 impl EdgeLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// Metrics go to `metrics`, labelled by the template of `routes` a request matches.
+    pub fn new(metrics: Arc<Metrics>, routes: RouteTemplates) -> Self {
         EdgeLayer {
             metrics,
+            routes: Arc::new(routes),
             ids: SequentialId::new(),
         }
     }
@@ -91,7 +94,7 @@ where
             }
         };
         let metrics = &self.layer.metrics;
-        let route = req.extensions().get::<MatchedPath>().cloned();
+        let route = self.layer.routes.of(req.uri().path());
         let method = req.method().clone();
         if let Some(len) = req
             .headers()
@@ -144,7 +147,7 @@ pin_project_lite::pin_project! {
 /// guard, which holds them).
 struct After {
     id: HeaderValue,
-    route: Option<MatchedPath>,
+    route: Option<Arc<str>>,
     method: axum::http::Method,
     start: Instant,
     in_flight: InFlight,
@@ -157,7 +160,7 @@ impl After {
         headers.entry(X_REQUEST_ID).or_insert(self.id);
         // the request counts as in flight until `self` (its guard) drops, just after
         self.in_flight.0.observe(
-            self.route.as_ref().map_or("unmatched", |p| p.as_str()),
+            self.route.as_deref().unwrap_or("unmatched"),
             self.method.as_str(),
             res.status().as_u16(),
             self.start.elapsed().as_secs_f64(),

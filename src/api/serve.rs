@@ -5,7 +5,7 @@
 //! (we have no upgrades), goes through `TowerToHyperService` and a `map_request` for each
 //! request, and polls one shutdown channel, shared by all connections, beside each
 //! connection on every wake. Here each connection is hyper-util's `auto` connection,
-//! watched by its `GracefulShutdown`, and a request is one clone and call of the router:
+//! watched by its `GracefulShutdown`, and a request is one clone and call of the app:
 //! 5% more small requests per second on the bench machine, 0.4 µs less server CPU each
 //! (BENCHMARKS.md, fourth session).
 
@@ -34,7 +34,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let per_ip = state.rate.is_some();
-    let router = app(state);
+    let app = app(state);
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -51,14 +51,14 @@ pub async fn serve(
         };
         // a response is written whole, at once; a stream's chunks must not wait for an ACK
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let app = app.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(Body::new);
             if per_ip {
                 req.extensions_mut().insert(ConnectInfo(peer));
             }
-            // a Router is always ready (axum documents `poll_ready` as always Ready)
-            router.clone().call(req)
+            // always ready: no `poll_ready` needed (app.rs)
+            app.clone().call(req)
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)

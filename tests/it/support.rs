@@ -1,13 +1,14 @@
-//! TestApp: the real router in-process (`app(state)` + oneshot), and a tiny HTTP/1.1
+//! TestApp: the real service in-process (`app(state)` + oneshot), and a tiny HTTP/1.1
 //! client for the few tests that go over a real socket.
 
 #![allow(dead_code)]
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use losslab::{AppState, Config, app};
 use serde_json::Value;
@@ -15,7 +16,7 @@ use tower::ServiceExt;
 
 pub struct TestApp {
     pub state: AppState,
-    router: axum::Router,
+    service: tower::util::BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>,
 }
 
 pub struct TestResponse {
@@ -81,7 +82,9 @@ impl TestApp {
     pub fn with_config(config: Config) -> Self {
         let state = AppState::new(config);
         TestApp {
-            router: app(state.clone()),
+            service: tower::util::BoxCloneSyncService::new(
+                app(state.clone()).map_response(|r| r.map(Body::new)),
+            ),
             state,
         }
     }
@@ -90,7 +93,7 @@ impl TestApp {
         let mut req = req;
         req.extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let res = self.service.clone().oneshot(req).await.expect("infallible");
         let (parts, body) = res.into_parts();
         let body = body.collect().await.expect("body").to_bytes().to_vec();
         TestResponse {
