@@ -13,31 +13,22 @@ set -euo pipefail
 ROUNDS="${1:?usage: server-cpu.sh ROUNDS BIN [BIN...]}"
 shift
 [ $# -ge 1 ] || { echo "usage: server-cpu.sh ROUNDS BIN [BIN...]" >&2; exit 2; }
-command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install -y wrk)" >&2; exit 1; }
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-LUA="$HERE/../../shared/bench/lua/post.lua"
-[ -f "$LUA" ] || { echo "error: $LUA not found (the shared bench)" >&2; exit 1; }
-SECS="${SECONDS_PER_RUN:-4}"
-PORT="${PORT:-8160}"
-URL_PATH="${URL_PATH:-/loss/mse}"
-TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
-BODY="${BODY:-$TMP/mse.json}"
-[ -f "$BODY" ] || printf '%s' '{"predictions":[0.9,0.2,0.75,0.4,1.3],"targets":[1.0,0.0,1.0,0.5,1.0],"reduction":"mean"}' > "$BODY"
+DEFAULT_SECS=4 DEFAULT_PORT=8160
+# shellcheck source=scripts/small-load.sh
+source "$(dirname "${BASH_SOURCE[0]}")/small-load.sh"
+pid=""
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$TMP"' EXIT
 TICKS="$(getconf CLK_TCK)"
-URL="http://127.0.0.1:$PORT$URL_PATH"
 
 for _ in $(seq "$ROUNDS"); do
   for bin in "$@"; do
-    ADDR="127.0.0.1:$PORT" LOSSLAB_ADDR="127.0.0.1:$PORT" "$bin" >/dev/null 2>&1 &
-    pid=$!
-    for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-    wrk -t2 -c64 -d1s -s "$LUA" "$URL" -- "$BODY" >/dev/null 2>&1   # warm-up
+    start "$bin"
+    load 1 >/dev/null   # warm-up
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    n="$(wrk -t2 -c64 -d"$SECS"s -s "$LUA" "$URL" -- "$BODY" 2>/dev/null \
-         | sed -n 's/^WRK_RESULT .*"requests":\([0-9]*\).*/\1/p')"
+    n="$(load "$SECS")"
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+    pid=""
     echo "$(basename "$bin") ${n:-0} $((u1 - u0)) $((s1 - s0))" >> "$TMP/runs"
   done
 done

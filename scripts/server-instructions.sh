@@ -12,39 +12,28 @@
 # Needs valgrind (Debian: apt-get install -y valgrind) and wrk.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: server-instructions.sh BIN [BIN...]" >&2; exit 2; }
-for cmd in wrk valgrind callgrind_control callgrind_annotate; do
-  command -v "$cmd" >/dev/null || { echo "error: $cmd not found (Debian: wrk, valgrind)" >&2; exit 1; }
+for cmd in valgrind callgrind_control callgrind_annotate; do
+  command -v "$cmd" >/dev/null || { echo "error: $cmd not found (Debian: apt-get install -y valgrind)" >&2; exit 1; }
 done
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-LUA="$HERE/../../shared/bench/lua/post.lua"
-[ -f "$LUA" ] || { echo "error: $LUA not found (the shared bench)" >&2; exit 1; }
-SECS="${SECONDS_PER_RUN:-6}"
-PORT="${PORT:-8170}"
-URL_PATH="${URL_PATH:-/loss/mse}"
-TMP="$(mktemp -d)"
+DEFAULT_SECS=6 DEFAULT_PORT=8170
+# shellcheck source=scripts/small-load.sh
+source "$(dirname "${BASH_SOURCE[0]}")/small-load.sh"
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$TMP"' EXIT
-BODY="${BODY:-$TMP/mse.json}"
-[ -f "$BODY" ] || printf '%s' '{"predictions":[0.9,0.2,0.75,0.4,1.3],"targets":[1.0,0.0,1.0,0.5,1.0],"reduction":"mean"}' > "$BODY"
-URL="http://127.0.0.1:$PORT$URL_PATH"
 
 printf '%-20s %9s %14s\n' binary requests "instr/request"
 for bin in "$@"; do
   out="$TMP/$(basename "$bin")"
   mkdir -p "$out"
-  ADDR="127.0.0.1:$PORT" LOSSLAB_ADDR="127.0.0.1:$PORT" \
-    valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" "$bin" >/dev/null 2>"$out/valgrind.log" &
-  pid=$!
-  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-  wrk -t2 -c64 -d3s -s "$LUA" "$URL" -- "$BODY" >/dev/null 2>&1   # warm-up
+  WRAP="valgrind --tool=callgrind --callgrind-out-file=$out/cg.out" start "$bin"
+  load 3 >/dev/null   # warm-up
   callgrind_control -z "$pid" >/dev/null 2>&1
-  n="$(wrk -t2 -c64 -d"$SECS"s -s "$LUA" "$URL" -- "$BODY" 2>/dev/null \
-       | sed -n 's/^WRK_RESULT .*"requests":\([0-9]*\).*/\1/p')"
+  n="$(load "$SECS")"
   callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
   kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   pid=""
-  dump="$(ls -t "$out"/cg.out.* 2>/dev/null | head -1)"
+  dump="$out/cg.out.1"   # the first dump after the start
   ir="$(callgrind_annotate "$dump" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)"
   if [ -z "${n:-}" ] || [ "${n:-0}" -eq 0 ] || [ -z "$ir" ]; then
     printf '%-20s %9s %14s\n' "$(basename "$bin")" "${n:-0}" "failed"

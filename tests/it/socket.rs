@@ -107,6 +107,20 @@ async fn in_flight(addr: std::net::SocketAddr) -> i64 {
         .expect("in-flight gauge")
 }
 
+/// Polls the in-flight gauge until it reads `want` (at most 500 times); returns the last
+/// reading, for the caller to assert.
+async fn in_flight_becomes(addr: std::net::SocketAddr, want: i64) -> i64 {
+    let mut seen = in_flight(addr).await;
+    for _ in 0..500 {
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        seen = in_flight(addr).await;
+    }
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_whose_client_goes_away_is_no_longer_counted_in_flight() {
     use tokio::io::AsyncWriteExt;
@@ -120,23 +134,10 @@ async fn a_request_whose_client_goes_away_is_no_longer_counted_in_flight() {
     )
     .await
     .unwrap();
-    let mut seen = 0;
-    for _ in 0..500 {
-        seen = in_flight(addr).await;
-        if seen == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let seen = in_flight_becomes(addr, 2).await;
     assert_eq!(seen, 2, "the unfinished request is in flight");
     drop(s);
-    for _ in 0..500 {
-        seen = in_flight(addr).await;
-        if seen == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let seen = in_flight_becomes(addr, 1).await;
     assert_eq!(seen, 1, "the abandoned request is no longer counted");
 }
 
@@ -219,14 +220,7 @@ async fn shutdown_refuses_new_connections_answers_the_request_in_flight_then_ser
     );
     s.write_all(head.as_bytes()).await.unwrap();
     s.write_all(first).await.unwrap();
-    let mut seen = 0;
-    for _ in 0..500 {
-        seen = in_flight(addr).await;
-        if seen == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let seen = in_flight_becomes(addr, 2).await;
     assert_eq!(seen, 2, "the unfinished request is in flight");
     stop.send(()).unwrap();
     let mut refused = false;
