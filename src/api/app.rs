@@ -170,6 +170,24 @@ mod tests {
     use super::*;
     use crate::api::Config;
 
+    /// serve.rs calls the app without `poll_ready` first: every layer must stay always
+    /// ready, with a rate limit configured or not.
+    #[tokio::test]
+    async fn the_app_is_always_ready() {
+        for rate_limit_per_ip in [0, 5] {
+            let config = Config {
+                rate_limit_per_ip,
+                ..Config::default()
+            };
+            let mut app = app(AppState::new(config));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(matches!(
+                app.poll_ready(&mut cx),
+                std::task::Poll::Ready(Ok(()))
+            ));
+        }
+    }
+
     /// The label the metrics give each request path is the template axum's router matched
     /// for it (its `MatchedPath`), and "unmatched" where it matched none.
     #[tokio::test]

@@ -57,7 +57,7 @@ pub async fn serve(
             if per_ip {
                 req.extensions_mut().insert(ConnectInfo(peer));
             }
-            // always ready: no `poll_ready` needed (app.rs)
+            // always ready: no `poll_ready` needed (app.rs, tested there)
             app.clone().call(req)
         });
         let conn = builder
