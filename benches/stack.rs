@@ -18,7 +18,7 @@ fn stack(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let router = app(AppState::new(Config::default()));
+    let app = app(AppState::new(Config::default()));
     let mut g = c.benchmark_group("request");
     g.bench_function("POST /loss/mse, 5 elements", |b| {
         b.iter(|| {
@@ -28,7 +28,7 @@ fn stack(c: &mut Criterion) {
                     .header("content-length", MSE.len())
                     .body(Body::from(MSE))
                     .unwrap();
-                let res = router.clone().oneshot(req).await.unwrap();
+                let res = app.clone().oneshot(req).await.unwrap();
                 assert_eq!(res.status(), 200);
                 res.into_body().collect().await.unwrap().to_bytes()
             })
@@ -38,7 +38,7 @@ fn stack(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let req = Request::get("/healthz").body(Body::empty()).unwrap();
-                let res = router.clone().oneshot(req).await.unwrap();
+                let res = app.clone().oneshot(req).await.unwrap();
                 assert_eq!(res.status(), 200);
                 res.into_body().collect().await.unwrap().to_bytes()
             })

@@ -392,14 +392,10 @@ mod fast_path_agrees {
         );
     }
 
-    /// xorshift64: the same pseudo-random bit patterns on every run.
-    fn bits(mut s: u64) -> impl Iterator<Item = u64> {
-        std::iter::repeat_with(move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        })
+    /// The same pseudo-random bit patterns on every run: the crate's SplitMix64.
+    fn bits(seed: u64) -> impl Iterator<Item = u64> {
+        let mut rng = crate::compute::train::SplitMix64::new(seed);
+        std::iter::repeat_with(move || rng.next_u64())
     }
 
     /// Every number of `arr` is the f64 nearest its text (Rust's str::parse is exact).
