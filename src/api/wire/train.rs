@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::{ActivationName, ArrayOut, KindDto, NumArray, NumberOrArray, ParamsDto};
 use crate::compute::train::{
-    Bias, FinalState, Init, Optimizer, Prepared, StopRules, TraceRow, TrainLimits, TrainResult,
-    TrainSpec, prepare,
+    Bias, FinalState, Init, Optimizer, OptimizerKind, Prepared, StopRules, TraceRow, TrainLimits,
+    TrainResult, TrainSpec, prepare,
 };
 use crate::compute::{Activation, Array, ComputeError, LossKind, ParamValue, Params};
 
@@ -58,21 +58,14 @@ pub struct OptimizerDto {
 }
 
 impl OptimizerDto {
-    /// The optimizer at `/optimizer`: an unknown kind is an error at `/optimizer` for a
-    /// bare string, at `/optimizer/kind` for an object.
+    /// The optimizer at `/optimizer` (an unknown kind is named at `/optimizer` for a bare
+    /// string, at `/optimizer/kind` for an object).
     pub fn parse(&self) -> Result<Optimizer, ComputeError> {
-        Optimizer::parse(&self.kind, &self.fields, "/optimizer").map_err(|mut e| {
-            let unknown_kind = e.field == "/optimizer" || e.field == "/optimizer/kind";
-            if unknown_kind {
-                e.field = if self.bare {
-                    "/optimizer"
-                } else {
-                    "/optimizer/kind"
-                }
-                .into();
-            }
-            e
-        })
+        if self.bare {
+            Optimizer::parse_bare(&self.kind, "/optimizer")
+        } else {
+            Optimizer::parse(&self.kind, &self.fields, "/optimizer")
+        }
     }
 }
 
@@ -126,7 +119,7 @@ impl utoipa::PartialSchema for OptimizerDto {
                     .enum_values(Some(kinds.clone())),
             )
             .required("kind");
-        for name in ["momentum", "epsilon", "alpha", "beta1", "beta2"] {
+        for name in OptimizerKind::field_names() {
             obj = obj.property(
                 name,
                 ObjectBuilder::new().schema_type(SchemaType::Type(Type::Number)),
