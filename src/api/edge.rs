@@ -27,8 +27,8 @@ use tower::{Layer, Service};
 
 use super::metrics::{Metrics, RouteTemplates};
 use super::problem::{ApiError, PROBLEM_JSON};
-use super::routes::ops::VERSION;
 use super::state::RateLimiter;
+use super::version::VERSION;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -15,6 +15,7 @@ pub mod problem;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod version;
 pub mod wire;
 
 pub use app::app;

@@ -1,8 +1,8 @@
 //! The OpenAPI document: `ApiDoc` (info, tags, the conventions of API.md in words),
-//! the shared problem responses every operation lists, and the generated spec text.
+//! the shared problem responses every operation lists, and how the generated document
+//! is printed. The document itself is collected from the routes by `app::spec`.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -82,22 +82,10 @@ problem_responses! {
     Unavailable => "503", "Overloaded, shutting down, or past the time limit", true;
 }
 
-static SPEC: OnceLock<String> = OnceLock::new();
-
-/// Sets the generated document once (from the router's collected paths).
-pub fn set_spec(api: &utoipa::openapi::OpenApi) {
-    SPEC.get_or_init(|| {
-        let mut s = api.to_pretty_json().unwrap_or_default();
-        s.push('\n');
-        s
-    });
-}
-
-/// The generated document as pretty JSON (what `losslab openapi` prints).
-pub fn spec_json() -> String {
-    if SPEC.get().is_none() {
-        // building the router collects the paths and sets the spec
-        let _ = super::app::api_router();
-    }
-    SPEC.get().cloned().unwrap_or_default()
+/// A generated document as the text `losslab openapi` prints, `GET /openapi.json`
+/// serves and `openapi/openapi.json` holds: pretty JSON and a final newline.
+pub fn render(api: &utoipa::openapi::OpenApi) -> String {
+    let mut s = api.to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
 }

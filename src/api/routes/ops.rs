@@ -11,8 +11,7 @@ use utoipa::ToSchema;
 
 use crate::api::problem::ApiError;
 use crate::api::state::AppState;
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::api::version::VERSION;
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {
