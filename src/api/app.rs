@@ -39,7 +39,7 @@ use super::compress::NegotiatedCompressionLayer;
 use super::cors::{CorsWithoutOriginLayer, cors_settings};
 use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
-use super::openapi::{ApiDoc, render};
+use super::openapi::{ApiDoc, SpecText, render};
 use super::problem::ApiError;
 use super::routes::{catalogue, gradient, loss, ops, pages, train};
 use super::state::AppState;
@@ -75,14 +75,14 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The pages beside the API; `/openapi.json` serves `spec`.
-fn pages(spec: Bytes) -> [(&'static str, MethodRouter<AppState>); 4] {
+fn pages(spec: SpecText) -> [(&'static str, MethodRouter<AppState>); 4] {
     [
         ("/", get(pages::index)),
         ("/static/app.js", get(pages::app_js)),
         ("/static/style.css", get(pages::style_css)),
         (
             "/openapi.json",
-            get(move || pages::openapi_json(spec.clone())),
+            get(move || pages::openapi_json(spec.bytes())),
         ),
     ]
 }
@@ -91,7 +91,7 @@ fn pages(spec: Bytes) -> [(&'static str, MethodRouter<AppState>); 4] {
 fn routes() -> (Router<AppState>, Vec<String>) {
     let (mut router, api) = api_routes();
     let mut templates: Vec<String> = api.paths.paths.keys().cloned().collect();
-    for (path, page) in pages(Bytes::from(render(&api))) {
+    for (path, page) in pages(SpecText::new(api)) {
         router = router.route(path, page);
         templates.push(path.to_string());
     }

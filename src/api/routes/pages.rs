@@ -30,14 +30,17 @@ fn asset(state: &AppState, name: &str, embedded: &'static str, mime: &'static st
     res
 }
 
+/// The playground page.
 pub async fn index(State(state): State<AppState>) -> Response {
     asset(&state, "index.html", INDEX_HTML, "text/html; charset=utf-8")
 }
 
+/// The playground's script.
 pub async fn app_js(State(state): State<AppState>) -> Response {
     asset(&state, "app.js", APP_JS, "text/javascript; charset=utf-8")
 }
 
+/// The playground's style sheet.
 pub async fn style_css(State(state): State<AppState>) -> Response {
     asset(&state, "style.css", STYLE_CSS, "text/css; charset=utf-8")
 }
