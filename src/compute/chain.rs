@@ -27,10 +27,11 @@
 use super::activation::Activation;
 use super::array::Array;
 use super::error::ComputeError;
-use super::loss::{Guard, LossKind, LossSpec, LossValue};
+use super::loss::{LossKind, LossSpec};
 use super::numeric::GRAD_FLOOR;
 use super::params::{ParamValue, Params};
 use super::reduction::Reduction;
+use super::terms::{Guard, LossValue};
 
 /// The result of the chain rule through an activation.
 #[derive(Clone, Debug, PartialEq)]

@@ -40,6 +40,9 @@ use super::array::{Array, Shape};
 use super::error::ComputeError;
 use super::params::{ParamSpec, Params};
 use super::reduction::{self, Fused, Reduction};
+pub use super::terms::{
+    GUARD_EPSILON_CLIP, GUARD_GRAD_FLOOR, GUARD_LOG_CLAMP, Guard, LossValue, Per,
+};
 
 /// Every loss kind of the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,22 +186,6 @@ impl LossKind {
     }
 }
 
-/// One term per element or one per row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Per {
-    Element,
-    Row,
-}
-
-impl Per {
-    pub fn name(self) -> &'static str {
-        match self {
-            Per::Element => "element",
-            Per::Row => "row",
-        }
-    }
-}
-
 /// A kind's catalogue entry (GET /losses).
 #[derive(Debug)]
 pub struct KindInfo {
@@ -214,44 +201,6 @@ pub struct KindInfo {
     pub from_logits: bool,
     /// The numerical guards that can act, in words.
     pub guards: &'static [&'static str],
-}
-
-/// Guard texts, shared by the kinds that have them and by the `guard` response field.
-pub const GUARD_LOG_CLAMP: &str =
-    "log clamped at -100 (a probability at 0 or 1, as torch's BCELoss)";
-pub const GUARD_GRAD_FLOOR: &str = "gradient denominator floored at 1e-12 (as torch's BCELoss)";
-pub const GUARD_EPSILON_CLIP: &str =
-    "predictions clipped to [epsilon, 1 - epsilon] (params.epsilon, as Keras)";
-
-/// Which numerical guards acted on a computation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Guard {
-    /// A −100 log clamp hit a term with a non-zero coefficient.
-    pub log_clamp: bool,
-    /// The 1e−12 gradient floor acted.
-    pub grad_floor: bool,
-    /// An `epsilon` clip moved a value.
-    pub epsilon_clip: bool,
-}
-
-impl Guard {
-    pub fn merge(&mut self, other: Guard) {
-        self.log_clamp |= other.log_clamp;
-        self.grad_floor |= other.grad_floor;
-        self.epsilon_clip |= other.epsilon_clip;
-    }
-    /// The `guard` string of a response: `None` when no guard acted.
-    pub fn describe(&self) -> Option<String> {
-        let parts: Vec<&str> = [
-            (self.log_clamp, GUARD_LOG_CLAMP),
-            (self.grad_floor, GUARD_GRAD_FLOOR),
-            (self.epsilon_clip, GUARD_EPSILON_CLIP),
-        ]
-        .into_iter()
-        .filter_map(|(on, text)| on.then_some(text))
-        .collect();
-        (!parts.is_empty()).then(|| parts.join("; "))
-    }
 }
 
 /// What a loss sees: validated shapes (targets have the predictions' shape unless
@@ -282,25 +231,6 @@ pub struct Terms<'a> {
 /// A loss with its params read and checked.
 pub(crate) trait Loss: Send + Sync + std::fmt::Debug {
     fn eval(&self, x: &Input<'_>, out: &mut Terms<'_>) -> Result<(), ComputeError>;
-}
-
-/// The loss value: a number (`mean`, `sum`) or the terms (`none`).
-#[derive(Clone, Debug, PartialEq)]
-pub enum LossValue {
-    Scalar(f64),
-    /// Elementwise: shaped like `predictions`; per-row: flat `[m]`.
-    Terms(Array),
-}
-
-impl LossValue {
-    /// The scalar, or the sum of the terms (`none` reports terms; their sum is the
-    /// objective whose gradient is reported).
-    pub fn total(&self) -> f64 {
-        match self {
-            LossValue::Scalar(x) => *x,
-            LossValue::Terms(a) => super::numeric::accurate_sum(a.data()),
-        }
-    }
 }
 
 /// The result of [`LossSpec::evaluate`].
@@ -409,7 +339,18 @@ impl LossSpec {
         };
         self.loss.eval(&input, &mut terms)?;
         let guard = terms.guard;
-        let outcome = reduction::reduce(terms, shape, per, reduction, weights);
+        let outcome = match terms.fused {
+            Some(fused) => fused.finish(terms.values, terms.grad),
+            None => reduction::reduce(
+                terms.values,
+                terms.grad,
+                terms.row_weights.as_deref(),
+                shape,
+                per,
+                reduction,
+                weights,
+            ),
+        };
         check_finite(&outcome, shape, per)?;
         let reduced = outcome.reduced;
         Ok(LossResult {
