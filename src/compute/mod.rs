@@ -26,7 +26,7 @@ pub mod train;
 pub use activation::Activation;
 pub use array::{Array, Shape};
 pub use error::{Cancel, ComputeError, ErrorKind};
-pub use loss::{KindInfo, LossKind, LossResult, LossSpec};
+pub use loss::{ActivationRule, Domain, KindInfo, LossKind, LossResult, LossSpec, Values};
 pub use params::{ParamDefault, ParamSpec, ParamValue, Params};
 pub use reduction::Reduction;
 pub use terms::{Guard, LossValue, Per};

@@ -24,7 +24,7 @@ use losslab::compute::array::Shape;
 use losslab::compute::train::SplitMix64;
 use losslab::compute::{
     Array, ComputeError, LossKind, LossResult, LossSpec, LossValue, ParamValue, Params, Per,
-    Reduction,
+    Reduction, Values,
 };
 
 const FIXTURE: &str = "tests/fixtures/loss_bits.txt";
@@ -120,7 +120,7 @@ fn spread(rng: &mut Rng, lo: f64, hi: f64, signed: bool) -> f64 {
     if signed && rng.unit() < 0.5 { -x } else { x }
 }
 
-/// Inputs for `kind` in its domain, with a fraction `wild` of the elements replaced by
+/// Inputs for `kind` in its domain (its registry entry's), with a fraction `wild` of the elements replaced by
 /// [`WILD`] values (in predictions, targets or weights); `peaked` distribution rows (see
 /// [`distribution`]). `cancel` draws values over many magnitudes instead, so that (for
 /// the kinds with terms of both signs: poisson, nll) the sums cancel and their bits
@@ -137,28 +137,25 @@ fn case(
     peaked: bool,
 ) -> Case {
     let (rows, cols, n) = (shape.rows(), shape.cols(), shape.len());
-    let mut a: Vec<f64> = match kind {
-        LossKind::Msle => (0..n).map(|_| rng.range(-0.9, 5.0)).collect(),
-        LossKind::Poisson if !from_logits => (0..n).map(|_| rng.range(0.0, 5.0)).collect(),
-        LossKind::Bce | LossKind::Focal if !from_logits => {
-            (0..n).map(|_| rng.range(0.0, 1.0)).collect()
-        }
-        LossKind::CrossEntropy if !from_logits => distribution(rng, rows, cols, peaked),
-        LossKind::KlDiv | LossKind::JsDiv => distribution(rng, rows, cols, peaked),
-        LossKind::Nll => (0..n).map(|_| rng.range(-5.0, 0.0)).collect(),
-        _ => (0..n).map(|_| rng.range(-4.0, 4.0)).collect(),
+    // in the kind's domain, as its registry entry declares it (logits: any real)
+    let domain = kind.info().domain;
+    let mut a: Vec<f64> = match domain.predictions {
+        _ if from_logits => (0..n).map(|_| rng.range(-4.0, 4.0)).collect(),
+        Values::AboveMinusOne => (0..n).map(|_| rng.range(-0.9, 5.0)).collect(),
+        Values::NonNegative => (0..n).map(|_| rng.range(0.0, 5.0)).collect(),
+        Values::Probability => (0..n).map(|_| rng.range(0.0, 1.0)).collect(),
+        Values::DistributionRows => distribution(rng, rows, cols, peaked),
+        Values::LogProbability => (0..n).map(|_| rng.range(-5.0, 0.0)).collect(),
+        Values::Real | Values::SignLabels => (0..n).map(|_| rng.range(-4.0, 4.0)).collect(),
     };
-    let mut y: Vec<f64> = match kind {
-        LossKind::CrossEntropy | LossKind::Nll if indices => {
-            (0..rows).map(|_| rng.below(cols) as f64).collect()
-        }
-        LossKind::CrossEntropy | LossKind::Nll | LossKind::KlDiv | LossKind::JsDiv => {
-            distribution(rng, rows, cols, peaked)
-        }
-        LossKind::Msle => (0..n).map(|_| rng.range(-0.9, 5.0)).collect(),
-        LossKind::Poisson => (0..n).map(|_| rng.below(6) as f64).collect(),
-        LossKind::Bce | LossKind::Focal => (0..n).map(|_| rng.range(0.0, 1.0)).collect(),
-        LossKind::Hinge | LossKind::SquaredHinge => {
+    let mut y: Vec<f64> = match domain.targets {
+        _ if indices => (0..rows).map(|_| rng.below(cols) as f64).collect(),
+        Values::DistributionRows => distribution(rng, rows, cols, peaked),
+        Values::AboveMinusOne => (0..n).map(|_| rng.range(-0.9, 5.0)).collect(),
+        // counts
+        Values::NonNegative => (0..n).map(|_| rng.below(6) as f64).collect(),
+        Values::Probability => (0..n).map(|_| rng.range(0.0, 1.0)).collect(),
+        Values::SignLabels => {
             let zero_one = rng.unit() < 0.3;
             (0..n)
                 .map(|_| match (rng.unit() < 0.5, zero_one) {
@@ -168,7 +165,7 @@ fn case(
                 })
                 .collect()
         }
-        _ => (0..n).map(|_| rng.range(-4.0, 4.0)).collect(),
+        Values::Real | Values::LogProbability => (0..n).map(|_| rng.range(-4.0, 4.0)).collect(),
     };
     if cancel {
         cancelling_pairs(kind, from_logits, rng, cols, &mut a, &mut y);

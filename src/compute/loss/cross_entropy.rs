@@ -19,13 +19,14 @@ use super::{
     LOG_BASE, Loss, Per, Terms, check_rows_sum_to_one, check_unit_interval, log_base_divisor,
     reader,
 };
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::{
     GRAD_FLOOR, accurate_sum, accurate_sum_iter, clamped_ln, log_sum_exp,
 };
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "cross_entropy",
     formula: "-sum_k w_k y'_k log a_k per row, y' = (1 - s) y + s/K; from_logits: log a = log_softmax(z)",
     derivative: "-w_k y'_k / max(a_k, 1e-12); from_logits: softmax(z)_k sum_j w_j y'_j - w_k y'_k",
@@ -33,6 +34,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[LABEL_SMOOTHING, CLASS_WEIGHTS, EPSILON_CLIP, LOG_BASE],
     from_logits: true,
     guards: &[GUARD_LOG_CLAMP, GUARD_GRAD_FLOOR, GUARD_EPSILON_CLIP],
+    accepts_indices: true,
+    domain: Domain {
+        predictions: Values::DistributionRows,
+        targets: Values::DistributionRows,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Softmax,
+    build,
 };
 
 const LABEL_SMOOTHING: ParamSpec = ParamSpec {
@@ -62,7 +71,7 @@ struct CrossEntropy {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let smoothing = r.number("label_smoothing")?;
     let class_weights = r.opt_list("class_weights")?;
     let epsilon = r.opt_number("epsilon")?;

@@ -5,10 +5,11 @@
 //! As torch.nn.MSELoss (whose `mean` divides by the element count).
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "mse",
     formula: "(a - y)^2",
     derivative: "2 (a - y)",
@@ -16,13 +17,18 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct Mse;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(Mse))
 }
 
