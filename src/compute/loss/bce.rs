@@ -103,8 +103,10 @@ fn probability_term(a: f64, y: f64, pw: f64, want_grad: bool, guard: &mut Guard)
     (l, num / den.max(GRAD_FLOOR))
 }
 
-/// The term on a logit z and d(term)/dz: no clamp, no floor.
-fn logit_term(z: f64, y: f64, pw: f64) -> (f64, f64) {
+/// The term on a logit z and d(term)/dz: no clamp, no floor (the loss's pass and
+/// /train's sigmoid + bce fast path call it).
+#[inline]
+pub(crate) fn logit_term(z: f64, y: f64, pw: f64) -> (f64, f64) {
     let l = pw * y * softplus(-z) + (1.0 - y) * softplus(z);
     // σ(z)(1 − y + pw·y) − pw·y written as σ(z)(1 − y) − pw·y·σ(−z): no cancellation at |z| ≫ 1
     let d = sigmoid(z) * (1.0 - y) - pw * y * sigmoid(-z);

@@ -35,12 +35,17 @@ pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
 
 impl Loss for L2 {
     fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError> {
-        elementwise(x, out, |a, y| {
-            let r = a - y;
-            (0.5 * (r * r), r)
-        });
+        elementwise(x, out, term_grad);
         Ok(())
     }
+}
+
+/// The term ½(a − y)² and its derivative a − y, for one element: the formula, once
+/// (the loss's pass and /train's fast paths call it).
+#[inline]
+pub(crate) fn term_grad(a: f64, y: f64) -> (f64, f64) {
+    let r = a - y;
+    (0.5 * (r * r), r)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub use kind::{ActivationRule, Domain, KindInfo, Values};
 /// file's `KIND`.
 macro_rules! registry {
     ($($variant:ident => $file:ident,)*) => {
-        $(mod $file;)*
+        $(pub(crate) mod $file;)*
 
         /// Every loss kind of the contract, in the registry's order (API.md's table).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -34,12 +34,17 @@ pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
 
 impl Loss for Mse {
     fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError> {
-        elementwise(x, out, |a, y| {
-            let r = a - y;
-            (r * r, 2.0 * r)
-        });
+        elementwise(x, out, term_grad);
         Ok(())
     }
+}
+
+/// The term (a − y)² and its derivative 2(a − y), for one element: the formula, once
+/// (the loss's pass and /train's fast paths call it).
+#[inline]
+pub(crate) fn term_grad(a: f64, y: f64) -> (f64, f64) {
+    let r = a - y;
+    (r * r, 2.0 * r)
 }
 
 #[cfg(test)]
