@@ -183,17 +183,35 @@ impl CrossEntropy {
 
     /// −Σ c_k·log_softmax(z)_k on a logit row, and its gradient into `grad`.
     fn logit_row(&self, z: &[f64], coef: &[f64], grad: Option<&mut [f64]>) -> f64 {
-        let lse = log_sum_exp(z);
-        // −log_softmax(z)_k = lse − z_k ≥ 0
-        let l = accurate_sum_iter(z.iter().zip(coef).map(|(&z, &c)| c * (lse - z)));
-        if let Some(g) = grad {
-            let total = accurate_sum(coef);
-            for ((g, &z), &c) in g.iter_mut().zip(z).zip(coef) {
-                *g = ((z - lse).exp() * total - c) / self.divisor;
-            }
-        }
-        l
+        let divisor = self.divisor;
+        logit_row(
+            z,
+            |k| coef[k],
+            grad.map(|g| move |k: usize, d: f64| g[k] = d / divisor),
+        )
     }
+}
+
+/// The term −Σ c_k·log_softmax(z)_k of a logit row with coefficients `coef(k)`, and
+/// (when `grad` is given) each d(term)/dz_k = e^(z_k − lse)·Σc − c_k handed to
+/// `grad(k, d)`: the formula, once (the loss's rows and /train's softmax +
+/// cross_entropy fast path call it). Both sums are accurate sums in k's order.
+#[inline]
+pub(crate) fn logit_row(
+    z: &[f64],
+    coef: impl Fn(usize) -> f64,
+    grad: Option<impl FnMut(usize, f64)>,
+) -> f64 {
+    let lse = log_sum_exp(z);
+    // −log_softmax(z)_k = lse − z_k ≥ 0
+    let l = accurate_sum_iter(z.iter().enumerate().map(|(k, &zk)| coef(k) * (lse - zk)));
+    if let Some(mut grad) = grad {
+        let total = accurate_sum_iter((0..z.len()).map(&coef));
+        for (k, &zk) in z.iter().enumerate() {
+            grad(k, (zk - lse).exp() * total - coef(k));
+        }
+    }
+    l
 }
 
 impl Loss for CrossEntropy {

@@ -11,17 +11,18 @@
 //!   mse / l2; plain sigmoid + bce; plain softmax + cross_entropy) that write a and
 //!   dL/dz in place with exactly the arithmetic of the generic path. The elementwise
 //!   pairs call the loss files' own per-element kernels (`mse::term_grad`,
-//!   `l2::term_grad`, `bce::logit_term`), so each formula is written once; the
-//!   reduction's scale and the activation's derivative are applied around them
-//!   operation by operation. Tests compare whole runs bit for bit.
+//!   `l2::term_grad`, `bce::logit_term`) and softmax + cross_entropy its row kernel
+//!   (`cross_entropy::logit_row`), so each formula is written once; the reduction's
+//!   scale and the activation's derivative are applied around them operation by
+//!   operation. Tests compare whole runs bit for bit.
 
 use crate::compute::activation::Activation;
 use crate::compute::activation::softmax_in_place;
 use crate::compute::array::Array;
 use crate::compute::chain::Chain;
 use crate::compute::error::ComputeError;
-use crate::compute::loss::{LossKind, bce, l2, mse};
-use crate::compute::numeric::{accurate_sum_iter, log_sum_exp, sigmoid};
+use crate::compute::loss::{LossKind, bce, cross_entropy, l2, mse};
+use crate::compute::numeric::{accurate_sum_iter, sigmoid};
 
 /// [`accurate_sum_iter`] with the one-term case written out. For a finite x,
 /// accurate_sum_iter([x]) is exactly 0 + x (every TwoSum error term is 0), so `x + 0.0`
@@ -331,11 +332,11 @@ pub(super) fn single_neuron(
     (one.divide(term + 0.0), a, x * d + 0.0, d + 0.0)
 }
 
-/// Plain softmax + cross_entropy from the logits, per row, as cross_entropy.rs's logit
-/// row without class weights, smoothing or log_base: c_k = y_k + 0.0 (one-hot for class
-/// indices; the file's (1 − 0)·y + 0/K, times weight 1), lse = log_sum_exp(z), term
-/// Σ_k c_k·(lse − z_k), dL/dz_k = (e^(z_k − lse)·Σc − c_k)/rows. a = softmax(z) as the
-/// activation computes it (only the abs_error_below rule reads it).
+/// Plain softmax + cross_entropy from the logits, per row: cross_entropy.rs's logit
+/// row kernel without class weights, smoothing or log_base: c_k = y_k + 0.0 (one-hot
+/// for class indices; the file's (1 − 0)·y + 0/K, times weight 1), dL/dz_k = the
+/// kernel's d/rows. a = softmax(z) as the activation computes it (only the
+/// abs_error_below rule reads it).
 fn softmax_cross_entropy(
     k: usize,
     z: &[f64],
@@ -358,12 +359,7 @@ fn softmax_cross_entropy(
                     Some(idx) => f64::from(u8::from(idx[r] == c)) + 0.0,
                     None => y[r * k + c] + 0.0,
                 };
-                let lse = log_sum_exp(zr);
-                let coef_sum = accurate_sum_iter((0..k).map(coef));
-                for (c, (d, &zc)) in dr.iter_mut().zip(zr).enumerate() {
-                    *d = scale.divide((zc - lse).exp() * coef_sum - coef(c));
-                }
-                accurate_sum_iter(zr.iter().enumerate().map(|(c, &zc)| coef(c) * (lse - zc)))
+                cross_entropy::logit_row(zr, coef, Some(|c: usize, d| dr[c] = scale.divide(d)))
             }),
     );
     scale.divide(total)
