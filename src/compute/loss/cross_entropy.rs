@@ -173,7 +173,8 @@ impl CrossEntropy {
         }
         // Adding ±0 leaves every lane of accurate_sum as it was, so a row with one
         // non-zero term x (a class-index target) sums to x + 0 (x, or +0 for x = −0)
-        // exactly as accurate_sum would; the loss/reference_path test holds it to that.
+        // exactly as accurate_sum would; the bit fixture (tests/fixtures/loss_bits.txt) holds
+        // it to that.
         if nonzero <= 1 {
             last + 0.0
         } else {

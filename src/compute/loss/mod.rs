@@ -494,6 +494,6 @@ pub(crate) const EPSILON_CLIP: ParamSpec = ParamSpec {
 };
 
 #[cfg(test)]
-mod reference_path;
+mod checks;
 #[cfg(test)]
 pub(crate) mod testing;
