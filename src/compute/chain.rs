@@ -27,10 +27,11 @@
 use super::activation::Activation;
 use super::array::Array;
 use super::error::ComputeError;
-use super::loss::{Guard, LossKind, LossSpec, LossValue};
+use super::loss::{LossKind, LossSpec};
 use super::numeric::GRAD_FLOOR;
 use super::params::{ParamValue, Params};
 use super::reduction::Reduction;
+use super::terms::{Guard, LossValue};
 
 /// The result of the chain rule through an activation.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,40 +73,31 @@ pub fn objective(
     Chain::new(kind, params, *activation)?.objective(z, targets)
 }
 
-/// Whether `kind` after `activation` is a fused pair (loss and dL/dz from the logits form).
+/// Whether `kind` after `activation` is a fused pair (loss and dL/dz from the logits
+/// form): a kind with a logits form whose activation rule names this activation
+/// (sigmoid + bce, sigmoid + focal, softmax + cross_entropy).
 pub fn is_fused(kind: LossKind, activation: &Activation) -> bool {
-    matches!(
-        (activation, kind),
-        (Activation::Sigmoid, LossKind::Bce | LossKind::Focal)
-            | (Activation::Softmax, LossKind::CrossEntropy)
-    )
+    let info = kind.info();
+    info.from_logits && info.activation.fuses_with(activation)
 }
 
-/// /train's rule: the activation's range must fit the loss (bce/focal need sigmoid,
+/// /train's rule: the activation's range must fit the loss, as the kind's
+/// [`ActivationRule`](super::loss::ActivationRule) says (bce/focal need sigmoid,
 /// cross_entropy/kl_div/js_div need softmax, msle/poisson need a ≥ 0); else an error
 /// at `/activation`. nll takes log-probabilities, so any activation goes.
 pub fn check_activation_fits(kind: LossKind, activation: &Activation) -> Result<(), ComputeError> {
-    let (fits, need) = match kind {
-        LossKind::Bce | LossKind::Focal => (
-            *activation == Activation::Sigmoid,
-            "the sigmoid activation (its predictions are probabilities of one class)",
-        ),
-        LossKind::CrossEntropy | LossKind::KlDiv | LossKind::JsDiv => (
-            *activation == Activation::Softmax,
-            "the softmax activation (its predictions are distribution rows)",
-        ),
-        LossKind::Msle | LossKind::Poisson => (
-            activation.range().0 >= 0.0,
-            "an activation with a >= 0 (sigmoid, relu, softplus, softmax, or leaky_relu with negative_slope 0)",
-        ),
-        _ => return Ok(()),
-    };
-    if fits {
+    let rule = kind.info().activation;
+    if rule.fits(activation) {
         Ok(())
     } else {
         Err(ComputeError::invalid(
             "/activation",
-            format!("{} needs {need}; got {}", kind.name(), activation.name()),
+            format!(
+                "{} needs {}; got {}",
+                kind.name(),
+                rule.need(),
+                activation.name()
+            ),
         ))
     }
 }

@@ -21,11 +21,13 @@ pub mod loss;
 pub mod numeric;
 pub mod params;
 pub mod reduction;
+pub mod terms;
 pub mod train;
 
 pub use activation::Activation;
 pub use array::{Array, Shape};
 pub use error::{Cancel, ComputeError, ErrorKind};
-pub use loss::{Guard, KindInfo, LossKind, LossResult, LossSpec, LossValue, Per};
+pub use loss::{ActivationRule, Domain, KindInfo, LossKind, LossResult, LossSpec, Values};
 pub use params::{ParamDefault, ParamSpec, ParamValue, Params};
 pub use reduction::Reduction;
+pub use terms::{Guard, LossValue, Per};

@@ -21,8 +21,8 @@
 
 use super::array::{Array, Shape};
 use super::error::ComputeError;
-use super::loss::{LossValue, Per, Terms};
 use super::numeric::{AccurateSum, accurate_sum_iter, finite, finite_range};
+use super::terms::{LossValue, Per};
 
 /// How terms are reduced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -273,21 +273,20 @@ pub(crate) struct Outcome {
     pub(crate) denom: f64,
 }
 
-/// Reduce `terms` (from a loss on predictions of `shape`) with `reduction` and the
-/// already-checked `weights`. Terms written through a [`Fused`] pass are reduced
-/// already; full terms take one pass (watch, weight, sum or store) and the gradient one
-/// more (watch, scale, watch).
+/// Reduce the full terms `values` and raw gradient `grad` a loss wrote (on predictions
+/// of `shape`; class-weight `row_weights` when it has them) with `reduction` and the
+/// already-checked `weights`: one pass over the terms (watch, weight, sum or store) and
+/// one over the gradient (watch, scale, watch). (Terms written through a [`Fused`] pass
+/// are reduced already: [`Fused::finish`].)
 pub(crate) fn reduce(
-    mut terms: Terms<'_>,
+    mut values: Vec<f64>,
+    grad: Option<Vec<f64>>,
+    row_weights: Option<&[f64]>,
     shape: Shape,
     per: Per,
     reduction: Reduction,
     weights: Option<&[f64]>,
 ) -> Outcome {
-    if let Some(fused) = terms.fused.take() {
-        return fused.finish(terms.values, terms.grad);
-    }
-    let mut values = terms.values;
     let count = values.len();
     let mut watch = Watch::default();
     let spread = weights.map(|w| Spread::terms(w, shape, per));
@@ -314,21 +313,14 @@ pub(crate) fn reduce(
             }
         }
     }
-    let denom = denominator(
-        count,
-        shape,
-        per,
-        reduction,
-        weights,
-        terms.row_weights.as_deref(),
-    );
+    let denom = denominator(count, shape, per, reduction, weights, row_weights);
     let scale = GradScale {
         weights: weights.map(|w| Spread::elements(w, shape, per)),
         denom,
     };
     // an invalid D is reported before any scaled gradient element: then leave them be
     let scales = check_denominator(denom).is_ok();
-    let gradient = terms.grad.map(|mut g| {
+    let gradient = grad.map(|mut g| {
         for (start, end) in blocks(g.len()) {
             let g = &mut g[start..end];
             watch.grad.watch(start, g);
@@ -495,7 +487,7 @@ impl<'a> Fused<'a> {
     }
 
     /// The reduction, once [`Fused::run`] has covered every element.
-    fn finish(self, values: Vec<f64>, gradient: Option<Vec<f64>>) -> Outcome {
+    pub(crate) fn finish(self, values: Vec<f64>, gradient: Option<Vec<f64>>) -> Outcome {
         debug_assert_eq!(
             self.done,
             self.shape.len(),

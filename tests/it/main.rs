@@ -6,6 +6,7 @@ mod compute_purity;
 mod errors;
 mod gradient_api;
 mod loss_api;
+mod loss_bits;
 mod losses_reference;
 mod openapi;
 mod ops;

@@ -2,6 +2,7 @@
 //! catalogue lists every kind with a formula.
 
 use crate::support::TestApp;
+use losslab::compute::{ActivationRule, Values};
 
 #[tokio::test]
 async fn the_served_spec_equals_the_committed_file() {
@@ -65,29 +66,31 @@ async fn every_kind_passes_the_gradient_check_through_the_api() {
     let p = serde_json::json!([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]]);
     let q = serde_json::json!([[0.1, 0.6, 0.3], [0.3, 0.3, 0.4]]);
     for k in losslab::compute::LossKind::ALL {
-        let (pred, targ) = match k.name() {
-            "hinge" | "squared_hinge" => (
+        // inputs in the kind's domain, as its registry entry declares it
+        let domain = k.info().domain;
+        let (pred, targ) = match (domain.predictions, domain.targets) {
+            (_, Values::SignLabels) => (
                 serde_json::json!([[0.3, -0.2, 0.1]]),
                 serde_json::json!([[1, -1, -1]]),
             ),
-            "nll" => (
+            (Values::LogProbability, _) => (
                 serde_json::json!([[-1.2, -0.4, -2.0]]),
                 serde_json::json!([1]),
             ),
-            "msle" | "poisson" | "mape" => (
+            (Values::AboveMinusOne | Values::NonNegative, _) => (
                 serde_json::json!([[0.7, 1.9, 3.3]]),
                 serde_json::json!([[1.0, 2.5, 3.0]]),
             ),
             _ => (p.clone(), q.clone()),
         };
-        // distribution kinds are checked through softmax logits: a step on a probability
-        // itself would leave the sum-to-1 domain
-        let body = match k.name() {
-            "cross_entropy" | "kl_div" | "js_div" => serde_json::json!({"loss": k.name(),
+        // kinds that need softmax or sigmoid are checked through it: a step on a
+        // probability itself would leave the domain (the sum-to-1 rows, [0, 1])
+        let body = match k.info().activation {
+            ActivationRule::Softmax => serde_json::json!({"loss": k.name(),
                 "logits": [[0.3, -1.0, 0.8], [1.5, 0.2, -0.4]], "activation": "softmax", "targets": targ, "check": true}),
-            "bce" | "focal" => serde_json::json!({"loss": k.name(),
+            ActivationRule::Sigmoid => serde_json::json!({"loss": k.name(),
                 "logits": pred, "activation": "sigmoid", "targets": targ, "check": true}),
-            _ => {
+            ActivationRule::Any | ActivationRule::NonNegative => {
                 serde_json::json!({"loss": k.name(), "predictions": pred, "targets": targ, "check": true})
             }
         };
@@ -101,4 +104,74 @@ async fn every_kind_passes_the_gradient_check_through_the_api() {
             r.text()
         );
     }
+}
+
+#[tokio::test]
+async fn the_specs_kind_lists_are_the_registrys() {
+    // the conventions in the spec's description name kinds by what their registry
+    // entries declare; a new kind with such a trait must be named there too
+    use losslab::compute::{LossKind, Per};
+    let spec = TestApp::new().get("/openapi.json").await.json();
+    let text = spec["info"]["description"].as_str().expect("a description");
+    let indices: Vec<&str> = LossKind::ALL
+        .into_iter()
+        .filter(|k| k.accepts_indices())
+        .map(|k| k.name())
+        .collect();
+    let class_weights =
+        LossKind::names_where(|k| k.params.iter().any(|p| p.name == "class_weights"));
+    let fused: Vec<String> = LossKind::ALL
+        .into_iter()
+        .flat_map(|k| {
+            let info = k.info();
+            let act = match info.activation {
+                ActivationRule::Sigmoid => "sigmoid",
+                ActivationRule::Softmax => "softmax",
+                ActivationRule::Any | ActivationRule::NonNegative => return None,
+            };
+            info.from_logits.then(|| format!("{act} + {}", k.name()))
+        })
+        .collect();
+    // the names the description lists after `prefix` up to `end`, in any order
+    let listed = |prefix: &str, end: &str, sep: &str| -> Vec<String> {
+        let start = text
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix:?} in the spec"));
+        let rest = &text[start + prefix.len()..];
+        let mut names: Vec<String> = rest[..rest.find(end).expect("the list's end")]
+            .split(sep)
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+    let sorted = |names: String| {
+        let mut v: Vec<String> = names.split(", ").map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        listed(
+            "`predictions` (a) and `targets` (y): a flat array [n] or a matrix [[..], ..] (rows = samples). ",
+            " also take",
+            " and "
+        ),
+        sorted(indices.join(", "))
+    );
+    assert_eq!(
+        listed("per-row kinds (", ")", ", "),
+        sorted(LossKind::names_where(|k| k.per == Per::Row))
+    );
+    assert_eq!(
+        listed("`params.class_weights` (", ")", ", "),
+        sorted(class_weights)
+    );
+    assert_eq!(
+        listed("`from_logits` (", ")", ", "),
+        sorted(LossKind::names_where(|k| k.from_logits))
+    );
+    assert_eq!(
+        listed("Fused pairs in /gradient and /train: ", " take", ", "),
+        sorted(fused.join(", "))
+    );
 }

@@ -8,7 +8,9 @@
 //!
 //! Plus one accurate-sum check against an exact big-integer reference.
 
-use losslab::compute::{Array, LossKind, LossResult, LossSpec, LossValue, Params, Per, Reduction};
+use losslab::compute::{
+    Array, LossKind, LossResult, LossSpec, LossValue, Params, Per, Reduction, Values,
+};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
@@ -62,17 +64,16 @@ fn variants() -> Vec<Variant> {
             from_logits: false,
         })
         .collect();
-    for kind in [
-        LossKind::Poisson,
-        LossKind::Bce,
-        LossKind::CrossEntropy,
-        LossKind::Focal,
-    ] {
-        v.push(Variant {
-            kind,
-            from_logits: true,
-        });
-    }
+    // and the logits form of every kind that has one
+    v.extend(
+        LossKind::ALL
+            .into_iter()
+            .filter(|k| k.info().from_logits)
+            .map(|kind| Variant {
+                kind,
+                from_logits: true,
+            }),
+    );
     v
 }
 
@@ -107,101 +108,77 @@ fn distribution(raw: &Raw, offset: usize, rows: usize, cols: usize) -> Vec<f64> 
     out
 }
 
-/// Inputs for `v` from `raw`: `wide = false` keeps away from kinks, clamps and domain
-/// edges (for finite differences); `wide = true` goes to extreme but valid values.
+/// Inputs for `v` from `raw`, in the kind's domain as its registry entry declares it
+/// (`KindInfo::domain`; with `from_logits`, predictions are logits): `wide = false`
+/// keeps away from kinks, clamps and domain edges (for finite differences); `wide =
+/// true` goes to extreme but valid values.
 fn build(v: &Variant, raw: &Raw, wide: bool) -> Option<Case> {
     let kind = v.kind;
+    let info = kind.info();
+    let d = info.domain;
     let (rows, cols) = if raw.flat {
         (1, raw.m * raw.k)
     } else {
         (raw.m, raw.k)
     };
     let n = rows * cols;
-    let per_row = is_per_row(kind);
-    if per_row && !matches!(kind, LossKind::Cosine) && cols < 2 {
+    let rows_of_distributions =
+        d.predictions == Values::DistributionRows || d.targets == Values::DistributionRows;
+    if rows_of_distributions && cols < 2 {
         return None; // a distribution over one class is degenerate
     }
     let u = |i: usize, j: usize| raw.u[3 * i + j];
     let sign = |x: f64| if x < 0.5 { -1.0 } else { 1.0 };
+    let big = if wide { 1e3 } else { 3.0 };
     // a residual magnitude away from 0 and from the huber / smooth_l1 boundary 1
     let residual = |x: f64| {
         if x < 0.5 {
             lerp(2.0 * x, 0.05, 0.9)
         } else {
-            lerp(2.0 * x - 1.0, 1.1, 3.0)
+            lerp(2.0 * x - 1.0, 1.1, big)
         }
     };
-    let big = if wide { 1e3 } else { 3.0 };
-    let mut indices = false;
-    let (a, y): (Vec<f64>, Vec<f64>) = match kind {
-        LossKind::Mse | LossKind::L2 | LossKind::LogCosh => (0..n)
-            .map(|i| (lerp(u(i, 0), -big, big), lerp(u(i, 1), -big, big)))
-            .unzip(),
-        LossKind::Mae
-        | LossKind::Huber
-        | LossKind::SmoothL1
-        | LossKind::Quantile
-        | LossKind::Mape => (0..n)
+    // a prediction of the kind's domain (logits with from_logits)
+    let prediction = |i: usize| match d.predictions {
+        _ if v.from_logits => {
+            let z = if wide { 700.0 } else { 4.0 };
+            lerp(u(i, 0), -z, z)
+        }
+        // exact 0 and 1 make the guards act; the values stay finite
+        Values::Probability if wide => match u(i, 2) {
+            x if x < 0.1 => 0.0,
+            x if x > 0.9 => 1.0,
+            _ => u(i, 0),
+        },
+        Values::Probability => lerp(u(i, 0), 0.05, 0.95),
+        Values::LogProbability => lerp(u(i, 0), if wide { -1e3 } else { -3.0 }, -0.01),
+        Values::AboveMinusOne => lerp(u(i, 0), if wide { -0.999 } else { -0.9 }, big),
+        Values::NonNegative => lerp(u(i, 0), if wide { 0.0 } else { 0.1 }, big),
+        // (distribution rows are drawn a row at a time below)
+        Values::Real | Values::DistributionRows | Values::SignLabels => lerp(u(i, 0), -big, big),
+    };
+    let target = |i: usize| match d.targets {
+        Values::Probability if u(i, 2) < 0.5 => u(i, 1),
+        Values::Probability => (u(i, 1) >= 0.5) as u8 as f64,
+        Values::AboveMinusOne => lerp(u(i, 1), if wide { -0.999 } else { -0.9 }, big),
+        Values::NonNegative => lerp(u(i, 1), 0.0, big),
+        // away from 0 (mape divides by |y|)
+        Values::Real | Values::LogProbability | Values::DistributionRows => {
+            sign((u(i, 1) * 7.0).fract()) * lerp(u(i, 1), 0.1, big)
+        }
+        Values::SignLabels => sign(u(i, 1)),
+    };
+    let (mut a, mut y): (Vec<f64>, Vec<f64>) = match (d.predictions, d.targets) {
+        // labels t = ±1 and scores t·(1 − margin), the margin away from the kink
+        (_, Values::SignLabels) => (0..n)
             .map(|i| {
-                let y = if kind == LossKind::Mape {
-                    sign((u(i, 1) * 7.0).fract()) * lerp(u(i, 1), 0.1, big)
-                } else {
-                    lerp(u(i, 1), -big, big)
-                };
-                (y + sign(u(i, 0)) * residual(u(i, 2)), y)
-            })
-            .unzip(),
-        LossKind::Msle => (0..n)
-            .map(|i| {
-                let lo = if wide { -0.999 } else { -0.9 };
-                (lerp(u(i, 0), lo, big), lerp(u(i, 1), lo, big))
-            })
-            .unzip(),
-        LossKind::Poisson => (0..n)
-            .map(|i| {
-                let a = if v.from_logits {
-                    lerp(
-                        u(i, 0),
-                        if wide { -700.0 } else { -2.0 },
-                        if wide { 700.0 } else { 2.0 },
-                    )
-                } else {
-                    lerp(u(i, 0), if wide { 0.0 } else { 0.1 }, big)
-                };
-                (a, lerp(u(i, 1), 0.0, big))
-            })
-            .unzip(),
-        LossKind::Bce | LossKind::Focal => (0..n)
-            .map(|i| {
-                let a = if v.from_logits {
-                    let z = if wide { 1000.0 } else { 4.0 };
-                    lerp(u(i, 0), -z, z)
-                } else if wide {
-                    // exact 0 and 1 make the guards act; the values stay finite
-                    match u(i, 2) {
-                        x if x < 0.1 => 0.0,
-                        x if x > 0.9 => 1.0,
-                        _ => u(i, 0),
-                    }
-                } else {
-                    lerp(u(i, 0), 0.05, 0.95)
-                };
-                let y = if u(i, 2) < 0.5 {
-                    u(i, 1)
-                } else {
-                    (u(i, 1) >= 0.5) as u8 as f64
-                };
-                (a, y)
-            })
-            .unzip(),
-        LossKind::Hinge | LossKind::SquaredHinge => (0..n)
-            .map(|i| {
-                let t = sign(u(i, 1));
+                let t = target(i);
                 let margin = sign(u(i, 0)) * lerp(u(i, 2), 0.05, if wide { big } else { 2.0 });
                 (t * (1.0 - margin), t)
             })
             .unzip(),
-        LossKind::Cosine => (0..n)
+        // rows of real vectors: entries away from 0, so no row is near the zero vector
+        (Values::Real, Values::Real) if info.per == Per::Row => (0..n)
             .map(|i| {
                 let lo = if wide { 0.0 } else { 0.1 };
                 (
@@ -210,38 +187,30 @@ fn build(v: &Variant, raw: &Raw, wide: bool) -> Option<Case> {
                 )
             })
             .unzip(),
-        LossKind::CrossEntropy => {
-            let a = if v.from_logits {
-                let z = if wide { 1000.0 } else { 4.0 };
-                (0..n).map(|i| lerp(u(i, 0), -z, z)).collect()
-            } else {
-                distribution(raw, 0, rows, cols)
-            };
-            // index targets on some draws, soft distributions on others
-            if raw.perm % 2 == 0 {
-                indices = true;
-                let y = (0..rows)
-                    .map(|r| ((u(r * cols, 1) * cols as f64) as usize).min(cols - 1) as f64)
-                    .collect();
-                (a, y)
-            } else {
-                (a, distribution(raw, 1, rows, cols))
-            }
-        }
-        LossKind::Nll => {
-            let lo = if wide { -1e3 } else { -3.0 };
-            let a = (0..n).map(|i| lerp(u(i, 0), lo, -0.01)).collect();
-            indices = true;
-            let y = (0..rows)
-                .map(|r| ((u(r * cols, 1) * cols as f64) as usize).min(cols - 1) as f64)
-                .collect();
-            (a, y)
-        }
-        LossKind::KlDiv | LossKind::JsDiv => (
-            distribution(raw, 0, rows, cols),
-            distribution(raw, 1, rows, cols),
-        ),
+        // a residual away from the kinks at 0 and ±1
+        (Values::Real, Values::Real) if !v.from_logits => (0..n)
+            .map(|i| {
+                let y = target(i);
+                (y + sign(u(i, 0)) * residual(u(i, 2)), y)
+            })
+            .unzip(),
+        _ => (0..n).map(|i| (prediction(i), target(i))).unzip(),
     };
+    if d.predictions == Values::DistributionRows && !v.from_logits {
+        a = distribution(raw, 0, rows, cols);
+    }
+    if d.targets == Values::DistributionRows {
+        y = distribution(raw, 1, rows, cols);
+    }
+    // index targets on some draws (always when predictions are log-probabilities, as
+    // nll is mostly used), target rows on others
+    let indices =
+        info.accepts_indices && (raw.perm % 2 == 0 || d.predictions == Values::LogProbability);
+    if indices {
+        y = (0..rows)
+            .map(|r| ((u(r * cols, 1) * cols as f64) as usize).min(cols - 1) as f64)
+            .collect();
+    }
     let shape = |data: Vec<f64>| {
         if raw.flat {
             Array::flat(data)
@@ -319,8 +288,8 @@ proptest! {
         for v in variants() {
             let Some(case) = build(&v, &raw, false) else { continue };
             // distribution rows are checked to sum to 1 within 1e-6: keep the step below
-            let row_checked = matches!(v.kind, LossKind::KlDiv | LossKind::JsDiv)
-                || (v.kind == LossKind::CrossEntropy && !v.from_logits);
+            let row_checked =
+                v.kind.info().domain.predictions == Values::DistributionRows && !v.from_logits;
             let step = if row_checked { 1e-7 } else { 1e-6 };
             let w = weights(v.kind, &case, &raw);
             for red in Reduction::ALL {

@@ -16,11 +16,12 @@ use super::{
     EPSILON_CLIP, GUARD_EPSILON_CLIP, GUARD_GRAD_FLOOR, GUARD_LOG_CLAMP, Guard, Input, KindInfo,
     LOG_BASE, Loss, Per, Terms, check_unit_interval, log_base_divisor, reader,
 };
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::{GRAD_FLOOR, clamped_ln, clamped_ln_1m, sigmoid, softplus};
 use crate::compute::params::{Limit, NumberOrList, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "bce",
     formula: "-(pw y log a + (1 - y) log(1 - a)); from_logits: pw y softplus(-z) + (1 - y) softplus(z)",
     derivative: "(a (1 - y + pw y) - pw y) / max(a (1 - a), 1e-12); from_logits: sigmoid(z) (1 - y + pw y) - pw y",
@@ -28,6 +29,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[POS_WEIGHT, EPSILON_CLIP, LOG_BASE],
     from_logits: true,
     guards: &[GUARD_LOG_CLAMP, GUARD_GRAD_FLOOR, GUARD_EPSILON_CLIP],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::Probability,
+        targets: Values::Probability,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Sigmoid,
+    build,
 };
 
 const POS_WEIGHT: ParamSpec = ParamSpec {
@@ -47,7 +56,7 @@ struct Bce {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let pos_weight = r
         .opt_number_or_list("pos_weight")?
         .unwrap_or(NumberOrList::Number(1.0));
@@ -94,8 +103,10 @@ fn probability_term(a: f64, y: f64, pw: f64, want_grad: bool, guard: &mut Guard)
     (l, num / den.max(GRAD_FLOOR))
 }
 
-/// The term on a logit z and d(term)/dz: no clamp, no floor.
-fn logit_term(z: f64, y: f64, pw: f64) -> (f64, f64) {
+/// The term on a logit z and d(term)/dz: no clamp, no floor (the loss's pass and
+/// /train's sigmoid + bce fast path call it).
+#[inline]
+pub(crate) fn logit_term(z: f64, y: f64, pw: f64) -> (f64, f64) {
     let l = pw * y * softplus(-z) + (1.0 - y) * softplus(z);
     // σ(z)(1 − y + pw·y) − pw·y written as σ(z)(1 − y) − pw·y·σ(−z): no cancellation at |z| ≫ 1
     let d = sigmoid(z) * (1.0 - y) - pw * y * sigmoid(-z);

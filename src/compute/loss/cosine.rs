@@ -12,11 +12,12 @@
 //! neither overflow nor underflow to 0.
 
 use super::{Input, KindInfo, Loss, Per, Terms, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::accurate_sum_iter;
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "cosine",
     formula: "1 - a.y / (max(|a|, eps) max(|y|, eps)) per row",
     derivative: "-(y / (max(|a|, eps) max(|y|, eps)) - cos a / (max(|a|, eps) |a|)), the second term 0 at a = 0 (torch's autograd: the norm clamps are constants)",
@@ -24,6 +25,11 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[EPSILON],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: false,
+    activation: ActivationRule::Any,
+    build,
 };
 
 const EPSILON: ParamSpec = ParamSpec {
@@ -40,7 +46,7 @@ struct Cosine {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let eps = r.number("epsilon")?;
     r.finish()?;
     Ok(Box::new(Cosine { eps }))

@@ -19,13 +19,14 @@ use super::{
     LOG_BASE, Loss, Per, Terms, check_rows_sum_to_one, check_unit_interval, log_base_divisor,
     reader,
 };
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::{
     GRAD_FLOOR, accurate_sum, accurate_sum_iter, clamped_ln, log_sum_exp,
 };
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "cross_entropy",
     formula: "-sum_k w_k y'_k log a_k per row, y' = (1 - s) y + s/K; from_logits: log a = log_softmax(z)",
     derivative: "-w_k y'_k / max(a_k, 1e-12); from_logits: softmax(z)_k sum_j w_j y'_j - w_k y'_k",
@@ -33,6 +34,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[LABEL_SMOOTHING, CLASS_WEIGHTS, EPSILON_CLIP, LOG_BASE],
     from_logits: true,
     guards: &[GUARD_LOG_CLAMP, GUARD_GRAD_FLOOR, GUARD_EPSILON_CLIP],
+    accepts_indices: true,
+    domain: Domain {
+        predictions: Values::DistributionRows,
+        targets: Values::DistributionRows,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Softmax,
+    build,
 };
 
 const LABEL_SMOOTHING: ParamSpec = ParamSpec {
@@ -62,7 +71,7 @@ struct CrossEntropy {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let smoothing = r.number("label_smoothing")?;
     let class_weights = r.opt_list("class_weights")?;
     let epsilon = r.opt_number("epsilon")?;
@@ -164,7 +173,8 @@ impl CrossEntropy {
         }
         // Adding ±0 leaves every lane of accurate_sum as it was, so a row with one
         // non-zero term x (a class-index target) sums to x + 0 (x, or +0 for x = −0)
-        // exactly as accurate_sum would; the loss/reference_path test holds it to that.
+        // exactly as accurate_sum would; the bit fixture (tests/fixtures/loss_bits.txt) holds
+        // it to that.
         if nonzero <= 1 {
             last + 0.0
         } else {
@@ -174,17 +184,35 @@ impl CrossEntropy {
 
     /// −Σ c_k·log_softmax(z)_k on a logit row, and its gradient into `grad`.
     fn logit_row(&self, z: &[f64], coef: &[f64], grad: Option<&mut [f64]>) -> f64 {
-        let lse = log_sum_exp(z);
-        // −log_softmax(z)_k = lse − z_k ≥ 0
-        let l = accurate_sum_iter(z.iter().zip(coef).map(|(&z, &c)| c * (lse - z)));
-        if let Some(g) = grad {
-            let total = accurate_sum(coef);
-            for ((g, &z), &c) in g.iter_mut().zip(z).zip(coef) {
-                *g = ((z - lse).exp() * total - c) / self.divisor;
-            }
-        }
-        l
+        let divisor = self.divisor;
+        logit_row(
+            z,
+            |k| coef[k],
+            grad.map(|g| move |k: usize, d: f64| g[k] = d / divisor),
+        )
     }
+}
+
+/// The term −Σ c_k·log_softmax(z)_k of a logit row with coefficients `coef(k)`, and
+/// (when `grad` is given) each d(term)/dz_k = e^(z_k − lse)·Σc − c_k handed to
+/// `grad(k, d)`: the formula, once (the loss's rows and /train's softmax +
+/// cross_entropy fast path call it). Both sums are accurate sums in k's order.
+#[inline]
+pub(crate) fn logit_row(
+    z: &[f64],
+    coef: impl Fn(usize) -> f64,
+    grad: Option<impl FnMut(usize, f64)>,
+) -> f64 {
+    let lse = log_sum_exp(z);
+    // −log_softmax(z)_k = lse − z_k ≥ 0
+    let l = accurate_sum_iter(z.iter().enumerate().map(|(k, &zk)| coef(k) * (lse - zk)));
+    if let Some(mut grad) = grad {
+        let total = accurate_sum_iter((0..z.len()).map(&coef));
+        for (k, &zk) in z.iter().enumerate() {
+            grad(k, (zk - lse).exp() * total - coef(k));
+        }
+    }
+    l
 }
 
 impl Loss for CrossEntropy {

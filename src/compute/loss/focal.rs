@@ -18,11 +18,12 @@ use super::{
     EPSILON_CLIP, GUARD_EPSILON_CLIP, GUARD_GRAD_FLOOR, GUARD_LOG_CLAMP, Guard, Input, KindInfo,
     LOG_BASE, Loss, Per, Terms, check_unit_interval, log_base_divisor, reader,
 };
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::{GRAD_FLOOR, clamped_ln, clamped_ln_1m, sigmoid, softplus};
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "focal",
     formula: "alpha_t bce(a, y) (1 - p_t)^gamma, p_t = a y + (1 - a)(1 - y), alpha_t = alpha y + (1 - alpha)(1 - y); from_logits: a = sigmoid(z)",
     derivative: "alpha_t (bce' u^gamma + gamma u^(gamma - 1) (1 - 2y) bce), u = 1 - p_t, bce' = -y / max(a, 1e-12) + (1 - y) / max(1 - a, 1e-12); from_logits (d/dz): bce' = sigmoid(z) - y and (1 - 2y) times sigmoid(z) (1 - sigmoid(z))",
@@ -30,6 +31,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[GAMMA, ALPHA, EPSILON_CLIP, LOG_BASE],
     from_logits: true,
     guards: &[GUARD_LOG_CLAMP, GUARD_GRAD_FLOOR, GUARD_EPSILON_CLIP],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::Probability,
+        targets: Values::Probability,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Sigmoid,
+    build,
 };
 
 const GAMMA: ParamSpec = ParamSpec {
@@ -58,7 +67,7 @@ struct Focal {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let gamma = r.number("gamma")?;
     let alpha = r.opt_number("alpha")?;
     let epsilon = r.opt_number("epsilon")?;

@@ -10,11 +10,12 @@
 use std::borrow::Cow;
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::array::Array;
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "hinge",
     formula: "max(0, 1 - t a); t = y for -1/1 labels, 0/1 labels map 0 -> -1",
     derivative: "-t if 1 - t a > 0 else 0",
@@ -22,13 +23,21 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::Real,
+        targets: Values::SignLabels,
+    },
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct Hinge;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(Hinge))
 }
 

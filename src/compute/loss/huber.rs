@@ -6,10 +6,11 @@
 //! As torch.nn.HuberLoss(delta=δ), δ > 0 (default 1).
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, mae, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "huber",
     formula: "1/2 (a - y)^2 if |a - y| <= delta else delta (|a - y| - delta/2)",
     derivative: "a - y if |a - y| <= delta else delta sign(a - y)",
@@ -23,6 +24,11 @@ pub(super) const INFO: KindInfo = KindInfo {
     }],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
@@ -31,7 +37,7 @@ struct Huber {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let p = reader(params, &INFO);
+    let p = reader(params, &KIND);
     let delta = p.number("delta")?;
     p.finish()?;
     Ok(Box::new(Huber { delta }))

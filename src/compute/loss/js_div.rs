@@ -11,11 +11,12 @@
 
 use super::kl_div::check_distributions;
 use super::{Input, KindInfo, LOG_BASE, Loss, Per, Terms, log_base_divisor, reader};
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::accurate_sum_iter;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "js_div",
     formula: "1/2 sum_k [y_k log(y_k / m_k) + a_k log(a_k / m_k)] per row, m = (a + y)/2 (zero-mass terms are 0)",
     derivative: "1/2 log(a_k / m_k) (1/2 log 2 where y_k = 0)",
@@ -23,6 +24,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[LOG_BASE],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::DistributionRows,
+        targets: Values::DistributionRows,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Softmax,
+    build,
 };
 
 #[derive(Debug)]
@@ -32,7 +41,7 @@ struct JsDiv {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let divisor = log_base_divisor(r.opt_number("log_base")?);
     r.finish()?;
     Ok(Box::new(JsDiv { divisor }))

@@ -11,11 +11,12 @@ use super::{
     Input, KindInfo, LOG_BASE, Loss, Per, Terms, check_rows_sum_to_one, check_unit_interval,
     log_base_divisor, reader,
 };
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::accurate_sum_iter;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "kl_div",
     formula: "sum_k y_k log(y_k / a_k) per row (targets P, predictions Q; terms with y_k = 0 are 0)",
     derivative: "-y_k / a_k (0 where y_k = 0)",
@@ -23,6 +24,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[LOG_BASE],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::DistributionRows,
+        targets: Values::DistributionRows,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Softmax,
+    build,
 };
 
 #[derive(Debug)]
@@ -32,7 +41,7 @@ struct KlDiv {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let divisor = log_base_divisor(r.opt_number("log_base")?);
     r.finish()?;
     Ok(Box::new(KlDiv { divisor }))

@@ -6,10 +6,11 @@
 //! x = [−2, −1, 0, 1, 2], y = [−3, 0, 0, 3, 4] with a = 2x + 1 is 3/2 (SSE 3).
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "l2",
     formula: "1/2 (a - y)^2",
     derivative: "a - y",
@@ -17,24 +18,34 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct L2;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(L2))
 }
 
 impl Loss for L2 {
     fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError> {
-        elementwise(x, out, |a, y| {
-            let r = a - y;
-            (0.5 * (r * r), r)
-        });
+        elementwise(x, out, term_grad);
         Ok(())
     }
+}
+
+/// The term ½(a − y)² and its derivative a − y, for one element: the formula, once
+/// (the loss's pass and /train's fast paths call it).
+#[inline]
+pub(crate) fn term_grad(a: f64, y: f64) -> (f64, f64) {
+    let r = a - y;
+    (0.5 * (r * r), r)
 }
 
 #[cfg(test)]

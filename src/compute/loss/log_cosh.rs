@@ -6,11 +6,12 @@
 //! large |r| (ln cosh 800 = 800 − ln 2) and without cancellation for small |r|.
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "log_cosh",
     formula: "log(cosh(a - y))",
     derivative: "tanh(a - y)",
@@ -18,13 +19,18 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct LogCosh;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(LogCosh))
 }
 

@@ -6,10 +6,11 @@
 //! and `mape`, so every kink of the L1 family has the same gradient.
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "mae",
     formula: "|a - y|",
     derivative: "sign(a - y), 0 at a = y",
@@ -17,13 +18,18 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct Mae;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(Mae))
 }
 

@@ -7,10 +7,11 @@
 //! (whose epsilon is 1e−7); torch has no built-in.
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, mae, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "mape",
     formula: "100 |a - y| / max(|y|, epsilon)",
     derivative: "100 sign(a - y) / max(|y|, epsilon), 0 at a = y",
@@ -24,6 +25,11 @@ pub(super) const INFO: KindInfo = KindInfo {
     }],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
@@ -32,7 +38,7 @@ struct Mape {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let p = reader(params, &INFO);
+    let p = reader(params, &KIND);
     let epsilon = p.number("epsilon")?;
     p.finish()?;
     Ok(Box::new(Mape { epsilon }))

@@ -1,10 +1,12 @@
-//! Loss kinds: [`LossKind`] (names exactly as API.md), the one dispatch `match`, the
-//! shared evaluation path ([`LossSpec::evaluate`]: shapes → targets → weights → terms →
-//! reduction → finiteness), guards, and the catalogue entries.
+//! Loss kinds: the registry (one line per kind, making [`LossKind`]), the shared
+//! evaluation path ([`LossSpec::evaluate`]: shapes → targets → weights → terms →
+//! reduction → finiteness), and the helpers the loss files share.
 //!
 //! One file per loss tells that loss's whole story: doc comment with the term and its
-//! derivative, `INFO` (catalogue entry with params, defaults and ranges), `build` (reads
-//! and checks params), value and gradient side by side, tests at the bottom.
+//! derivative, `KIND` (its [`KindInfo`]: catalogue entry with params, defaults and
+//! ranges, input domain, index targets, activation rule, fused pass, `build`), `build`
+//! (reads and checks params), value and gradient side by side, tests at the bottom.
+//! Adding a kind: CONTRIBUTING.md.
 //!
 //! A loss writes one term per element ([`Per::Element`]) or per row ([`Per::Row`]) into
 //! [`Terms::values`] and, when asked, d(term)/da for every element of `predictions` into
@@ -12,88 +14,84 @@
 //! after that — weights, mean/sum/none, the gradient's scale — is `reduction`'s job.
 //!
 //! The elementwise kinds that write through [`elementwise`] (see
-//! [`LossKind::writes_through_elementwise`]) get their reduction folded into that pass
+//! [`KindInfo::fused_elementwise`]) get their reduction folded into that pass
 //! ([`reduction::Fused`]): no terms buffer for `mean`/`sum`, one write of the gradient.
 //! The results are the same bits either way.
 
-mod bce;
-mod cosine;
-mod cross_entropy;
-mod focal;
-mod hinge;
-mod huber;
-mod js_div;
-mod kl_div;
-mod l2;
-mod log_cosh;
-mod mae;
-mod mape;
-mod mse;
-mod msle;
-mod nll;
-mod poisson;
-mod quantile;
-mod smooth_l1;
-mod squared_hinge;
+mod kind;
 
 use super::array::{Array, Shape};
 use super::error::ComputeError;
 use super::params::{ParamSpec, Params};
 use super::reduction::{self, Fused, Reduction};
+pub use super::terms::{
+    GUARD_EPSILON_CLIP, GUARD_GRAD_FLOOR, GUARD_LOG_CLAMP, Guard, LossValue, Per,
+};
 
-/// Every loss kind of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LossKind {
-    Mse,
-    L2,
-    Mae,
-    Huber,
-    SmoothL1,
-    LogCosh,
-    Msle,
-    Mape,
-    Quantile,
-    Poisson,
-    Bce,
-    CrossEntropy,
-    Nll,
-    KlDiv,
-    JsDiv,
-    Hinge,
-    SquaredHinge,
-    Focal,
-    Cosine,
+pub use kind::{ActivationRule, Domain, KindInfo, Values};
+
+/// Declares the kinds: for each registry line, its file's module, its [`LossKind`]
+/// variant, its place in [`LossKind::ALL`], and [`LossKind::info`] returning the
+/// file's `KIND`.
+macro_rules! registry {
+    ($($variant:ident => $file:ident,)*) => {
+        $(pub(crate) mod $file;)*
+
+        /// Every loss kind of the contract, in the registry's order (API.md's table).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum LossKind {
+            $(
+                #[doc = concat!("`", stringify!($file), "` (its `KIND`: [`LossKind::info`]).")]
+                $variant,
+            )*
+        }
+
+        impl LossKind {
+            /// All kinds, in the order of API.md's table.
+            pub const ALL: [LossKind; [$(stringify!($variant)),*].len()] =
+                [$(LossKind::$variant),*];
+
+            /// The kind's description: catalogue entry, domain, rules, build.
+            pub fn info(self) -> &'static KindInfo {
+                match self {
+                    $(LossKind::$variant => &$file::KIND,)*
+                }
+            }
+        }
+    };
+}
+
+// The registry: one line per kind (its variant and its file), in the order of API.md's
+// table. Adding a kind: CONTRIBUTING.md.
+registry! {
+    Mse => mse,
+    L2 => l2,
+    Mae => mae,
+    Huber => huber,
+    SmoothL1 => smooth_l1,
+    LogCosh => log_cosh,
+    Msle => msle,
+    Mape => mape,
+    Quantile => quantile,
+    Poisson => poisson,
+    Bce => bce,
+    CrossEntropy => cross_entropy,
+    Nll => nll,
+    KlDiv => kl_div,
+    JsDiv => js_div,
+    Hinge => hinge,
+    SquaredHinge => squared_hinge,
+    Focal => focal,
+    Cosine => cosine,
 }
 
 impl LossKind {
-    /// All kinds, in the order of API.md's table.
-    pub const ALL: [LossKind; 19] = [
-        LossKind::Mse,
-        LossKind::L2,
-        LossKind::Mae,
-        LossKind::Huber,
-        LossKind::SmoothL1,
-        LossKind::LogCosh,
-        LossKind::Msle,
-        LossKind::Mape,
-        LossKind::Quantile,
-        LossKind::Poisson,
-        LossKind::Bce,
-        LossKind::CrossEntropy,
-        LossKind::Nll,
-        LossKind::KlDiv,
-        LossKind::JsDiv,
-        LossKind::Hinge,
-        LossKind::SquaredHinge,
-        LossKind::Focal,
-        LossKind::Cosine,
-    ];
-
     /// The kind's name in the API (`"smooth_l1"`).
     pub fn name(self) -> &'static str {
         self.info().name
     }
 
+    /// The kind named `s`, if there is one.
     pub fn parse(s: &str) -> Option<Self> {
         LossKind::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -103,154 +101,35 @@ impl LossKind {
         LossKind::ALL.map(|k| k.name()).join(", ")
     }
 
-    /// The kind's catalogue entry.
-    pub fn info(self) -> &'static KindInfo {
-        match self {
-            LossKind::Mse => &mse::INFO,
-            LossKind::L2 => &l2::INFO,
-            LossKind::Mae => &mae::INFO,
-            LossKind::Huber => &huber::INFO,
-            LossKind::SmoothL1 => &smooth_l1::INFO,
-            LossKind::LogCosh => &log_cosh::INFO,
-            LossKind::Msle => &msle::INFO,
-            LossKind::Mape => &mape::INFO,
-            LossKind::Quantile => &quantile::INFO,
-            LossKind::Poisson => &poisson::INFO,
-            LossKind::Bce => &bce::INFO,
-            LossKind::CrossEntropy => &cross_entropy::INFO,
-            LossKind::Nll => &nll::INFO,
-            LossKind::KlDiv => &kl_div::INFO,
-            LossKind::JsDiv => &js_div::INFO,
-            LossKind::Hinge => &hinge::INFO,
-            LossKind::SquaredHinge => &squared_hinge::INFO,
-            LossKind::Focal => &focal::INFO,
-            LossKind::Cosine => &cosine::INFO,
-        }
+    /// The names of the kinds whose description satisfies `pick`, comma-separated (for
+    /// texts that list kinds: the spec, messages).
+    pub fn names_where(pick: impl Fn(&KindInfo) -> bool) -> String {
+        let names: Vec<&str> = LossKind::ALL
+            .into_iter()
+            .filter(|k| pick(k.info()))
+            .map(|k| k.name())
+            .collect();
+        names.join(", ")
     }
 
     fn build(self, params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-        match self {
-            LossKind::Mse => mse::build(params),
-            LossKind::L2 => l2::build(params),
-            LossKind::Mae => mae::build(params),
-            LossKind::Huber => huber::build(params),
-            LossKind::SmoothL1 => smooth_l1::build(params),
-            LossKind::LogCosh => log_cosh::build(params),
-            LossKind::Msle => msle::build(params),
-            LossKind::Mape => mape::build(params),
-            LossKind::Quantile => quantile::build(params),
-            LossKind::Poisson => poisson::build(params),
-            LossKind::Bce => bce::build(params),
-            LossKind::CrossEntropy => cross_entropy::build(params),
-            LossKind::Nll => nll::build(params),
-            LossKind::KlDiv => kl_div::build(params),
-            LossKind::JsDiv => js_div::build(params),
-            LossKind::Hinge => hinge::build(params),
-            LossKind::SquaredHinge => squared_hinge::build(params),
-            LossKind::Focal => focal::build(params),
-            LossKind::Cosine => cosine::build(params),
-        }
+        (self.info().build)(params)
     }
 
+    /// One term per element or per row.
     pub fn per(self) -> Per {
         self.info().per
     }
 
-    /// The kinds whose `eval` writes its terms and gradient only through [`elementwise`]
-    /// (after its own checks), so `evaluate` can hand them a [`Fused`] pass instead of
-    /// full-length buffers. A kind listed here must not write `Terms::values` itself.
+    /// Whether the kind's `eval` writes only through [`elementwise`], so `evaluate`
+    /// hands it a [`Fused`] pass ([`KindInfo::fused_elementwise`]).
     fn writes_through_elementwise(self) -> bool {
-        matches!(
-            self,
-            LossKind::Mse
-                | LossKind::L2
-                | LossKind::Mae
-                | LossKind::Huber
-                | LossKind::SmoothL1
-                | LossKind::LogCosh
-                | LossKind::Msle
-                | LossKind::Mape
-                | LossKind::Quantile
-                | LossKind::Poisson
-                | LossKind::Hinge
-                | LossKind::SquaredHinge
-        )
+        self.info().fused_elementwise
     }
 
-    /// cross_entropy and nll also take one class index per row as `targets`.
+    /// Whether `targets` may also be one class index per row (cross_entropy, nll).
     pub fn accepts_indices(self) -> bool {
-        matches!(self, LossKind::CrossEntropy | LossKind::Nll)
-    }
-}
-
-/// One term per element or one per row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Per {
-    Element,
-    Row,
-}
-
-impl Per {
-    pub fn name(self) -> &'static str {
-        match self {
-            Per::Element => "element",
-            Per::Row => "row",
-        }
-    }
-}
-
-/// A kind's catalogue entry (GET /losses).
-#[derive(Debug)]
-pub struct KindInfo {
-    /// The kind string of the API.
-    pub name: &'static str,
-    /// The term in a / y / z notation.
-    pub formula: &'static str,
-    /// d(term)/da in the same notation.
-    pub derivative: &'static str,
-    pub per: Per,
-    pub params: &'static [ParamSpec],
-    /// Whether top-level `from_logits` applies.
-    pub from_logits: bool,
-    /// The numerical guards that can act, in words.
-    pub guards: &'static [&'static str],
-}
-
-/// Guard texts, shared by the kinds that have them and by the `guard` response field.
-pub const GUARD_LOG_CLAMP: &str =
-    "log clamped at -100 (a probability at 0 or 1, as torch's BCELoss)";
-pub const GUARD_GRAD_FLOOR: &str = "gradient denominator floored at 1e-12 (as torch's BCELoss)";
-pub const GUARD_EPSILON_CLIP: &str =
-    "predictions clipped to [epsilon, 1 - epsilon] (params.epsilon, as Keras)";
-
-/// Which numerical guards acted on a computation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Guard {
-    /// A −100 log clamp hit a term with a non-zero coefficient.
-    pub log_clamp: bool,
-    /// The 1e−12 gradient floor acted.
-    pub grad_floor: bool,
-    /// An `epsilon` clip moved a value.
-    pub epsilon_clip: bool,
-}
-
-impl Guard {
-    pub fn merge(&mut self, other: Guard) {
-        self.log_clamp |= other.log_clamp;
-        self.grad_floor |= other.grad_floor;
-        self.epsilon_clip |= other.epsilon_clip;
-    }
-    /// The `guard` string of a response: `None` when no guard acted.
-    pub fn describe(&self) -> Option<String> {
-        let parts: Vec<&str> = [
-            (self.log_clamp, GUARD_LOG_CLAMP),
-            (self.grad_floor, GUARD_GRAD_FLOOR),
-            (self.epsilon_clip, GUARD_EPSILON_CLIP),
-        ]
-        .into_iter()
-        .filter_map(|(on, text)| on.then_some(text))
-        .collect();
-        (!parts.is_empty()).then(|| parts.join("; "))
+        self.info().accepts_indices
     }
 }
 
@@ -269,7 +148,7 @@ pub struct Input<'a> {
 /// `predictions` when a gradient was asked for), optional class-weight row weights rᵢ
 /// (the `mean` divides by Σ sᵢ·rᵢ), and the guards that acted.
 ///
-/// With `fused` set (only for [`LossKind::writes_through_elementwise`] kinds),
+/// With `fused` set (only for [`KindInfo::fused_elementwise`] kinds),
 /// `values` and `grad` start empty and [`elementwise`] fills them as it reduces.
 pub struct Terms<'a> {
     pub values: Vec<f64>,
@@ -282,25 +161,6 @@ pub struct Terms<'a> {
 /// A loss with its params read and checked.
 pub(crate) trait Loss: Send + Sync + std::fmt::Debug {
     fn eval(&self, x: &Input<'_>, out: &mut Terms<'_>) -> Result<(), ComputeError>;
-}
-
-/// The loss value: a number (`mean`, `sum`) or the terms (`none`).
-#[derive(Clone, Debug, PartialEq)]
-pub enum LossValue {
-    Scalar(f64),
-    /// Elementwise: shaped like `predictions`; per-row: flat `[m]`.
-    Terms(Array),
-}
-
-impl LossValue {
-    /// The scalar, or the sum of the terms (`none` reports terms; their sum is the
-    /// objective whose gradient is reported).
-    pub fn total(&self) -> f64 {
-        match self {
-            LossValue::Scalar(x) => *x,
-            LossValue::Terms(a) => super::numeric::accurate_sum(a.data()),
-        }
-    }
 }
 
 /// The result of [`LossSpec::evaluate`].
@@ -326,17 +186,12 @@ impl LossSpec {
     /// `/params/...`) and checks that `from_logits` applies to it.
     pub fn new(kind: LossKind, params: &Params, from_logits: bool) -> Result<Self, ComputeError> {
         if from_logits && !kind.info().from_logits {
-            let with: Vec<&str> = LossKind::ALL
-                .into_iter()
-                .filter(|k| k.info().from_logits)
-                .map(|k| k.name())
-                .collect();
             return Err(ComputeError::invalid(
                 "/from_logits",
                 format!(
                     "{} has no logits form; from_logits applies to {}",
                     kind.name(),
-                    with.join(", ")
+                    LossKind::names_where(|k| k.from_logits)
                 ),
             ));
         }
@@ -409,7 +264,18 @@ impl LossSpec {
         };
         self.loss.eval(&input, &mut terms)?;
         let guard = terms.guard;
-        let outcome = reduction::reduce(terms, shape, per, reduction, weights);
+        let outcome = match terms.fused {
+            Some(fused) => fused.finish(terms.values, terms.grad),
+            None => reduction::reduce(
+                terms.values,
+                terms.grad,
+                terms.row_weights.as_deref(),
+                shape,
+                per,
+                reduction,
+                weights,
+            ),
+        };
         check_finite(&outcome, shape, per)?;
         let reduced = outcome.reduced;
         Ok(LossResult {
@@ -628,6 +494,6 @@ pub(crate) const EPSILON_CLIP: ParamSpec = ParamSpec {
 };
 
 #[cfg(test)]
-mod reference_path;
+mod checks;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -5,10 +5,11 @@
 //! As torch.nn.MSELoss (whose `mean` divides by the element count).
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "mse",
     formula: "(a - y)^2",
     derivative: "2 (a - y)",
@@ -16,24 +17,34 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct Mse;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(Mse))
 }
 
 impl Loss for Mse {
     fn eval(&self, x: &Input<'_>, out: &mut Terms) -> Result<(), ComputeError> {
-        elementwise(x, out, |a, y| {
-            let r = a - y;
-            (r * r, 2.0 * r)
-        });
+        elementwise(x, out, term_grad);
         Ok(())
     }
+}
+
+/// The term (a − y)² and its derivative 2(a − y), for one element: the formula, once
+/// (the loss's pass and /train's fast paths call it).
+#[inline]
+pub(crate) fn term_grad(a: f64, y: f64) -> (f64, f64) {
+    let r = a - y;
+    (r * r, 2.0 * r)
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@
 //! at 1e−7; we don't, the log is defined down to −1). torch has no built-in.
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::array::Array;
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "msle",
     formula: "(log1p(a) - log1p(y))^2; a > -1, y > -1",
     derivative: "2 (log1p(a) - log1p(y)) / (1 + a)",
@@ -19,13 +20,21 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::AboveMinusOne,
+        targets: Values::AboveMinusOne,
+    },
+    fused_elementwise: true,
+    activation: ActivationRule::NonNegative,
+    build,
 };
 
 #[derive(Debug)]
 struct Msle;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(Msle))
 }
 

@@ -11,11 +11,12 @@ use super::cross_entropy::{
     CLASS_WEIGHTS, check_class_weights, check_target_rows, raw_target, row_weights,
 };
 use super::{Input, KindInfo, LOG_BASE, Loss, Per, Terms, log_base_divisor, reader};
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::numeric::accurate_sum_iter;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "nll",
     formula: "-w_t a_t per row (a holds log-probabilities); target rows: -sum_k w_k y_k a_k",
     derivative: "-w_k y_k",
@@ -23,6 +24,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[CLASS_WEIGHTS, LOG_BASE],
     from_logits: false,
     guards: &[],
+    accepts_indices: true,
+    domain: Domain {
+        predictions: Values::LogProbability,
+        targets: Values::DistributionRows,
+    },
+    fused_elementwise: false,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
@@ -33,7 +42,7 @@ struct Nll {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let r = reader(params, &INFO);
+    let r = reader(params, &KIND);
     let class_weights = r.opt_list("class_weights")?;
     let divisor = log_base_divisor(r.opt_number("log_base")?);
     r.finish()?;

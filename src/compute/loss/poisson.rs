@@ -12,11 +12,12 @@
 use std::f64::consts::PI;
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::array::Array;
 use crate::compute::error::ComputeError;
 use crate::compute::params::{ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "poisson",
     formula: "a - y log(a + 1e-8); from_logits: exp(z) - y z; full: + y log(y) - y + 1/2 log(2 pi y) where y > 1",
     derivative: "1 - y / (a + 1e-8); from_logits: exp(z) - y",
@@ -30,6 +31,14 @@ pub(super) const INFO: KindInfo = KindInfo {
     }],
     from_logits: true,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::NonNegative,
+        targets: Values::NonNegative,
+    },
+    fused_elementwise: true,
+    activation: ActivationRule::NonNegative,
+    build,
 };
 
 /// torch's PoissonNLLLoss eps: keeps ln(a + eps) finite at a = 0.
@@ -44,7 +53,7 @@ struct Poisson {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let p = reader(params, &INFO);
+    let p = reader(params, &KIND);
     let full = p.flag("full")?;
     p.finish()?;
     Ok(Box::new(Poisson { full }))

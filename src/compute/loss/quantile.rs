@@ -6,10 +6,11 @@
 //! tfa.losses.pinball_loss(y, a, tau); torch has no built-in.
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "quantile",
     formula: "max(tau (y - a), (tau - 1) (y - a))",
     derivative: "-tau if y > a, 1 - tau if y < a, 0 at a = y",
@@ -23,6 +24,11 @@ pub(super) const INFO: KindInfo = KindInfo {
     }],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
@@ -31,7 +37,7 @@ struct Quantile {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let p = reader(params, &INFO);
+    let p = reader(params, &KIND);
     let tau = p.number("tau")?;
     p.finish()?;
     Ok(Box::new(Quantile { tau }))

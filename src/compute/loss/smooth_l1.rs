@@ -7,10 +7,11 @@
 //! falls back to l1_loss for β = 0). As torch.nn.SmoothL1Loss(beta=β), β ≥ 0 (default 1).
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, mae, reader};
+use super::kind::{ActivationRule, Domain};
 use crate::compute::error::ComputeError;
 use crate::compute::params::{Limit, ParamDefault, ParamSpec, Params};
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "smooth_l1",
     formula: "1/2 (a - y)^2 / beta if |a - y| < beta else |a - y| - beta/2; beta = 0 is |a - y|",
     derivative: "(a - y) / beta if |a - y| < beta else sign(a - y); 0 at a = y when beta = 0",
@@ -24,6 +25,11 @@ pub(super) const INFO: KindInfo = KindInfo {
     }],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain::REAL,
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
@@ -32,7 +38,7 @@ struct SmoothL1 {
 }
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    let p = reader(params, &INFO);
+    let p = reader(params, &KIND);
     let beta = p.number("beta")?;
     p.finish()?;
     Ok(Box::new(SmoothL1 { beta }))

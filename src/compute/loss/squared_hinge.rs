@@ -6,10 +6,11 @@
 //! As tf.keras.losses.SquaredHinge; torch has no binary built-in.
 
 use super::{Input, KindInfo, Loss, Per, Terms, elementwise, hinge, reader};
+use super::kind::{ActivationRule, Domain, Values};
 use crate::compute::error::ComputeError;
 use crate::compute::params::Params;
 
-pub(super) const INFO: KindInfo = KindInfo {
+pub(super) const KIND: KindInfo = KindInfo {
     name: "squared_hinge",
     formula: "max(0, 1 - t a)^2; t = y for -1/1 labels, 0/1 labels map 0 -> -1",
     derivative: "-2 t max(0, 1 - t a)",
@@ -17,13 +18,21 @@ pub(super) const INFO: KindInfo = KindInfo {
     params: &[],
     from_logits: false,
     guards: &[],
+    accepts_indices: false,
+    domain: Domain {
+        predictions: Values::Real,
+        targets: Values::SignLabels,
+    },
+    fused_elementwise: true,
+    activation: ActivationRule::Any,
+    build,
 };
 
 #[derive(Debug)]
 struct SquaredHinge;
 
 pub(super) fn build(params: &Params) -> Result<Box<dyn Loss>, ComputeError> {
-    reader(params, &INFO).finish()?;
+    reader(params, &KIND).finish()?;
     Ok(Box::new(SquaredHinge))
 }
 

@@ -9,18 +9,20 @@
 //!   logits form on z); it allocates its arrays on every call;
 //! - allocation-free fast paths for the common pairs (identity / sigmoid / tanh with
 //!   mse / l2; plain sigmoid + bce; plain softmax + cross_entropy) that write a and
-//!   dL/dz in place with exactly the arithmetic of the loss files (mse.rs, l2.rs, the
-//!   logits forms in bce.rs and cross_entropy.rs), the reduction and the activation,
-//!   operation by operation. Tests compare whole runs bit for bit; a change to one of
-//!   those files' formulas must be mirrored here (the tests say where).
+//!   dL/dz in place with exactly the arithmetic of the generic path. The elementwise
+//!   pairs call the loss files' own per-element kernels (`mse::term_grad`,
+//!   `l2::term_grad`, `bce::logit_term`) and softmax + cross_entropy its row kernel
+//!   (`cross_entropy::logit_row`), so each formula is written once; the reduction's
+//!   scale and the activation's derivative are applied around them operation by
+//!   operation. Tests compare whole runs bit for bit.
 
 use crate::compute::activation::Activation;
 use crate::compute::activation::softmax_in_place;
 use crate::compute::array::Array;
 use crate::compute::chain::Chain;
 use crate::compute::error::ComputeError;
-use crate::compute::loss::LossKind;
-use crate::compute::numeric::{accurate_sum_iter, log_sum_exp, sigmoid, softplus};
+use crate::compute::loss::{LossKind, bce, cross_entropy, l2, mse};
+use crate::compute::numeric::{accurate_sum_iter, sigmoid};
 
 /// [`accurate_sum_iter`] with the one-term case written out. For a finite x,
 /// accurate_sum_iter([x]) is exactly 0 + x (every TwoSum error term is 0), so `x + 0.0`
@@ -200,8 +202,8 @@ impl Scale {
 }
 
 /// One element of mse / l2 through identity, sigmoid or tanh, with the generic path's
-/// operations exactly: a = act(z), r = a − y, term r·r (mse) or 0.5·(r·r) (l2),
-/// dL/da = (2·r)/count or r/count, dL/dz = dL/da · da/dz. Returns (a, term, dL/dz).
+/// operations exactly: a = act(z), (term, dl/da) from the loss file's kernel,
+/// dL/da = (dl/da)/count, dL/dz = dL/da · da/dz. Returns (a, term, dL/dz).
 #[inline(always)]
 fn squared_element(act: SquaredAct, half: bool, z: f64, y: f64, scale: Scale) -> (f64, f64, f64) {
     let a = match act {
@@ -209,11 +211,10 @@ fn squared_element(act: SquaredAct, half: bool, z: f64, y: f64, scale: Scale) ->
         SquaredAct::Sigmoid => sigmoid(z),
         SquaredAct::Tanh => z.tanh(),
     };
-    let r = a - y;
     let (term, g) = if half {
-        (0.5 * (r * r), r)
+        l2::term_grad(a, y)
     } else {
-        (r * r, 2.0 * r)
+        mse::term_grad(a, y)
     };
     let g = scale.divide(g);
     let d = match act {
@@ -224,13 +225,11 @@ fn squared_element(act: SquaredAct, half: bool, z: f64, y: f64, scale: Scale) ->
     (a, term, d)
 }
 
-/// One element of plain sigmoid + bce from the logits, as bce.rs's logit term with
-/// pos_weight 1 (pw·y = y exactly) and no log_base (÷ 1 exactly): term
-/// y·softplus(−z) + (1 − y)·softplus(z), dL/dz = (σ(z)·(1 − y) − y·σ(−z))/count.
+/// One element of plain sigmoid + bce from the logits: bce.rs's logit term with
+/// pos_weight 1 (pw·y = y exactly) and no log_base (÷ 1 exactly), dL/dz = d/count.
 #[inline(always)]
 fn bce_element(z: f64, y: f64, scale: Scale) -> (f64, f64, f64) {
-    let term = y * softplus(-z) + (1.0 - y) * softplus(z);
-    let d = sigmoid(z) * (1.0 - y) - y * sigmoid(-z);
+    let (term, d) = bce::logit_term(z, y, 1.0);
     (sigmoid(z), term, scale.divide(d))
 }
 
@@ -333,11 +332,11 @@ pub(super) fn single_neuron(
     (one.divide(term + 0.0), a, x * d + 0.0, d + 0.0)
 }
 
-/// Plain softmax + cross_entropy from the logits, per row, as cross_entropy.rs's logit
-/// row without class weights, smoothing or log_base: c_k = y_k + 0.0 (one-hot for class
-/// indices; the file's (1 − 0)·y + 0/K, times weight 1), lse = log_sum_exp(z), term
-/// Σ_k c_k·(lse − z_k), dL/dz_k = (e^(z_k − lse)·Σc − c_k)/rows. a = softmax(z) as the
-/// activation computes it (only the abs_error_below rule reads it).
+/// Plain softmax + cross_entropy from the logits, per row: cross_entropy.rs's logit
+/// row kernel without class weights, smoothing or log_base: c_k = y_k + 0.0 (one-hot
+/// for class indices; the file's (1 − 0)·y + 0/K, times weight 1), dL/dz_k = the
+/// kernel's d/rows. a = softmax(z) as the activation computes it (only the
+/// abs_error_below rule reads it).
 fn softmax_cross_entropy(
     k: usize,
     z: &[f64],
@@ -360,12 +359,7 @@ fn softmax_cross_entropy(
                     Some(idx) => f64::from(u8::from(idx[r] == c)) + 0.0,
                     None => y[r * k + c] + 0.0,
                 };
-                let lse = log_sum_exp(zr);
-                let coef_sum = accurate_sum_iter((0..k).map(coef));
-                for (c, (d, &zc)) in dr.iter_mut().zip(zr).enumerate() {
-                    *d = scale.divide((zc - lse).exp() * coef_sum - coef(c));
-                }
-                accurate_sum_iter(zr.iter().enumerate().map(|(c, &zc)| coef(c) * (lse - zc)))
+                cross_entropy::logit_row(zr, coef, Some(|c: usize, d| dr[c] = scale.divide(d)))
             }),
     );
     scale.divide(total)
