@@ -13,6 +13,8 @@
 //! 4. response compression (gzip, br, zstd; never NDJSON streams), negotiated: a request
 //!    without `Accept-Encoding` skips tower-http's layer (compress.rs)
 //! 5. rate limit per client IP (only when configured; health probes exempt)
+//!    then API keys (only with a keys file): 401, the key's rate (429), its log line;
+//!    the request runs as its key's (edge.rs, keys.rs)
 //! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
 //!    decodes gzip bodies (extract.rs)
 //! 7. the router; inside it, only when the log filter shows DEBUG, the tracing span of
@@ -37,7 +39,7 @@ use utoipa_axum::routes;
 
 use super::compress::NegotiatedCompressionLayer;
 use super::cors::{CorsWithoutOriginLayer, cors_settings};
-use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
+use super::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, set_spec};
 use super::problem::ApiError;
@@ -67,6 +69,9 @@ fn api_routes() -> (Router<AppState>, Vec<String>) {
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::version))
         .split_for_parts();
+    let mut api = api;
+    super::keys::declare_bearer(&mut api);
+    super::serve::declare_body_timeout(&mut api);
     set_spec(&api);
     (router, api.paths.paths.into_keys().collect())
 }
@@ -133,6 +138,7 @@ pub fn app(
         .layer(cors)
         .layer(NegotiatedCompressionLayer::new())
         .option_layer(state.rate.clone().map(RateLimitLayer))
+        .option_layer(state.keys.clone().map(KeyAuthLayer))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .service(with_request_spans(router).with_state(state))
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod cors;
 pub mod edge;
 pub mod extract;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
