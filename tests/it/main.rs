@@ -4,6 +4,7 @@
 
 mod compute_purity;
 mod errors;
+mod fuzz_property;
 mod gradient_api;
 mod keys;
 mod loss_api;
