@@ -33,7 +33,7 @@ cat >"$SCRATCH/loss.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"predictions": [0.5, 2.0, -1.0, 0.25], "targets": [1.0, 0.0, -1.5, 0.25]}'
-local statuses = {}
+statuses = {}
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
 end
