@@ -1,4 +1,5 @@
-//! The `losslab` binary: config, telemetry, `serve(listener, state)` with graceful shutdown.
+//! The `losslab` binary: config, telemetry, `serve(listener, state)` with graceful shutdown,
+//! SIGHUP (reload the API keys), and `losslab keys new NAME`.
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use losslab::AppState;
-use losslab::api::config::{Cli, Command, Config, LogFormat};
+use losslab::api::config::{Cli, Command, Config, KeysCommand, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +17,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Healthcheck) => healthcheck(&cli.config),
+        Some(Command::Keys {
+            action: KeysCommand::New { name },
+        }) => match losslab::api::keys::new_key_text(&name) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("losslab keys new: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Serve) | None => serve(cli.config),
     }
 }
@@ -41,7 +54,17 @@ fn serve(config: Config) -> ExitCode {
             }
         };
         let (delay, grace) = (config.shutdown_delay_secs, config.grace_secs);
-        let state = AppState::new(config);
+        let state = match AppState::try_new(config) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(keys) = state.keys.clone() {
+            tracing::info!(file = %keys.path().display(), keys = keys.len(), "API keys needed");
+            tokio::spawn(reload_keys_on_sighup(keys));
+        }
         let ready = state.ready.clone();
         tracing::info!(addr = %listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
             version = env!("CARGO_PKG_VERSION"), "losslab listening");
@@ -97,6 +120,26 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// SIGHUP reads the keys file again; a file that does not parse keeps the keys in use.
+async fn reload_keys_on_sighup(keys: std::sync::Arc<losslab::api::keys::KeyStore>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the keys file is read at start only");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match keys.reload() {
+                Ok(n) => tracing::info!(keys = n, "SIGHUP: API keys reloaded"),
+                Err(e) => tracing::error!("SIGHUP: {e}; the keys in use are kept"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = keys;
 }
 
 fn init_tracing(format: LogFormat) {

@@ -207,6 +207,24 @@ function flatten(value) {
 // ---------------------------------------------------------------------------------------
 // Talking to the service (same origin only)
 
+/**
+ * fetch, with the class server's API key when it has keys (API.md, "API keys"): the key
+ * is sent as a Bearer token; on a 401 the page asks for one once, keeps it for this tab
+ * only (sessionStorage), and sends the request again.
+ */
+const KEY_SLOT = 'losslab-api-key';
+async function keyedFetch(path, init) {
+  const withKey = (key) => ({ ...init, headers: { ...init.headers, ...(key ? { Authorization: `Bearer ${key}` } : {}) } });
+  const response = await fetch(path, withKey(sessionStorage.getItem(KEY_SLOT)));
+  if (response.status !== 401 || typeof window.prompt !== 'function') return response;
+  const key = (window.prompt('This server needs an API key (ask your teacher). It is kept for this tab only.') || '').trim();
+  if (!key) return response;
+  sessionStorage.setItem(KEY_SLOT, key);
+  const again = await fetch(path, withKey(key));
+  if (again.status === 401) sessionStorage.removeItem(KEY_SLOT);
+  return again;
+}
+
 async function api(path, body, { signal, accept = 'application/json' } = {}) {
   const init = { headers: { Accept: accept }, signal };
   if (body !== undefined) {
@@ -214,7 +232,7 @@ async function api(path, body, { signal, accept = 'application/json' } = {}) {
     init.headers['Content-Type'] = 'application/json';
     init.body = toJson(body);
   }
-  const response = await fetch(path, init);
+  const response = await keyedFetch(path, init);
   const text = await response.text();
   let data;
   try {
@@ -1307,7 +1325,7 @@ async function streamRun(run, body, signal) {
     r.progress.textContent = `done: ${run.points.length} trace row${run.points.length === 1 ? '' : 's'} received`;
     scheduleTrainRedraw();
   };
-  const response = await fetch('/train', {
+  const response = await keyedFetch('/train', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/x-ndjson' },
     body: toJson(body),

@@ -13,6 +13,8 @@
 //! 4. response compression (gzip, br, zstd; never NDJSON streams), negotiated: a request
 //!    without `Accept-Encoding` skips tower-http's layer (compress.rs)
 //! 5. rate limit per client IP (only when configured; health probes exempt)
+//!    then API keys (only with a keys file): 401, the key's rate (429), its log line;
+//!    the request runs as its key's (edge.rs, keys.rs)
 //! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
 //!    decodes gzip bodies (extract.rs)
 //! 7. the router; inside it, only when the log filter shows DEBUG, the tracing span of
@@ -37,7 +39,7 @@ use utoipa_axum::routes;
 
 use super::compress::NegotiatedCompressionLayer;
 use super::cors::{CorsWithoutOriginLayer, cors_settings};
-use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
+use super::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, SpecText, render};
 use super::problem::ApiError;
@@ -61,7 +63,7 @@ pub fn spec_json() -> String {
 
 /// The documented routes (each path written once) and the document collected from them.
 fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(loss::post_loss))
         .routes(routes!(gradient::post_gradient))
         .routes(routes!(train::post_train))
@@ -71,7 +73,10 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::version))
-        .split_for_parts()
+        .split_for_parts();
+    super::keys::declare_bearer(&mut api);
+    super::serve::declare_body_timeout(&mut api);
+    (router, api)
 }
 
 /// The pages beside the API; `/openapi.json` serves `spec`.
@@ -140,6 +145,7 @@ pub fn app(
         .layer(cors)
         .layer(NegotiatedCompressionLayer::new())
         .option_layer(state.rate.clone().map(RateLimitLayer))
+        .option_layer(state.keys.clone().map(KeyAuthLayer))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .service(with_request_spans(router).with_state(state))
 }

@@ -24,6 +24,21 @@ pub enum Command {
     /// Exit 0 iff GET /healthz on the configured address answers 200 within 2 s
     /// (for container health checks; needs no shell tools).
     Healthcheck,
+    /// API keys for a class server (`--api-keys-file`).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a fresh random key (192 bits, URL-safe base64) and the `[[key]]` table to
+    /// append to the keys file; the key itself is stored nowhere.
+    New {
+        /// The key's name: shown in the server's log and in its 429s, never the key.
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -110,6 +125,61 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "LOSSLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Seconds a client has to send a request's complete headers, from the connection's
+    /// start or the first byte of a next request; past it the connection is closed.
+    #[arg(
+        long,
+        env = "LOSSLAB_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body → 408.
+    #[arg(
+        long,
+        env = "LOSSLAB_BODY_TIMEOUT_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection (no request in flight) is kept open.
+    #[arg(
+        long,
+        env = "LOSSLAB_IDLE_TIMEOUT_SECS",
+        default_value_t = 75,
+        global = true
+    )]
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; more wait in the listen backlog.
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_connections: usize,
+    /// API keys: a TOML file of `[[key]]` tables (name, sha256, optional per-key limits);
+    /// unset = no key needed. SIGHUP reads it again.
+    #[arg(long, env = "LOSSLAB_API_KEYS_FILE", global = true)]
+    pub api_keys_file: Option<PathBuf>,
+    /// Requests per second per API key (token bucket, bursts of the same size; 0 = off)
+    /// → 429 with Retry-After. A key's `rate_limit_per_key` overrides it.
+    #[arg(
+        long,
+        env = "LOSSLAB_RATE_LIMIT_PER_KEY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit_per_key: u32,
+    /// Heavy computations at once per API key (0 = off); more → 429 with Retry-After.
+    /// A key's `max_concurrency_per_key` overrides it.
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_CONCURRENCY_PER_KEY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub max_concurrency_per_key: usize,
     /// Development only: serve the playground from this directory instead of the
     /// copy embedded in the binary.
     #[arg(long, env = "LOSSLAB_STATIC_DIR", hide = true, global = true)]
@@ -146,6 +216,13 @@ impl Default for Config {
             shutdown_delay_secs: 5,
             grace_secs: 35,
             log_format: LogFormat::Text,
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            idle_timeout_secs: 75,
+            max_connections: 10_000,
+            api_keys_file: None,
+            rate_limit_per_key: 0,
+            max_concurrency_per_key: 0,
             static_dir: None,
         }
     }

@@ -6,7 +6,9 @@
 //!   any error answer not already problem+json (axum rejections, 405, layer answers)
 //!   becomes one, keeping its status and headers (Allow, Retry-After);
 //! - [`RateLimitLayer`]: 429 per client IP, in the stack only when a rate is configured
-//!   (probes exempt).
+//!   (probes exempt);
+//! - [`KeyAuthLayer`]: API keys — 401 without a known key, 429 past the key's rate, the
+//!   key's log line — in the stack only when a keys file is configured.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
+use super::keys::{self, KeyStore};
 use super::metrics::{Metrics, RouteTemplates};
 use super::problem::{ApiError, PROBLEM_JSON};
 use super::state::RateLimiter;
@@ -392,5 +395,108 @@ mod tests {
         };
         assert_eq!(small.next(), "000000000000000a-9");
         assert_eq!(small.next(), "000000000000000a-10");
+    }
+}
+
+/// API keys (keys.rs), in the stack only when a keys file is configured: the API
+/// operations need a known key (401 otherwise) within its rate (429); the request then
+/// runs as that key's (its heavy work takes the key's slots), and one log line at INFO
+/// says which key asked what and how it was answered — the key's name, never the key.
+#[derive(Clone)]
+pub struct KeyAuthLayer(pub Arc<KeyStore>);
+
+impl<S> Layer<S> for KeyAuthLayer {
+    type Service = KeyAuth<S>;
+    fn layer(&self, inner: S) -> KeyAuth<S> {
+        KeyAuth {
+            inner,
+            keys: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct KeyAuth<S> {
+    inner: S,
+    keys: Arc<KeyStore>,
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for KeyAuth<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::Either<S::Future, ResponseFuture>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        use futures_util::future::Either;
+        // CORS preflights carry no credentials; the CORS layer answers them outside
+        if !keys::is_guarded(req.uri().path()) || req.method() == axum::http::Method::OPTIONS {
+            return Either::Left(self.inner.call(req));
+        }
+        let start = Instant::now();
+        let line = AccessLine {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            request_id: req.headers().get(X_REQUEST_ID).cloned(),
+        };
+        let refuse = |e: ApiError, name: &str| {
+            let res = e.into_response();
+            line.log(name, res.status(), start);
+            Either::Right(Box::pin(std::future::ready(Ok(res))) as ResponseFuture)
+        };
+        let authorization = req.headers().get(header::AUTHORIZATION);
+        let caller = match self
+            .keys
+            .authenticate(authorization.map(HeaderValue::as_bytes))
+        {
+            Ok(c) => c,
+            Err(e) => return refuse(e, "-"),
+        };
+        if let Err(e) = caller.check_rate() {
+            return refuse(e, &caller.name);
+        }
+        let name = caller.name.clone();
+        req.extensions_mut().insert(caller.clone());
+        let answer = keys::scope(caller, self.inner.call(req));
+        Either::Right(Box::pin(async move {
+            let Ok(res) = answer.await;
+            line.log(&name, res.status(), start);
+            Ok(res)
+        }))
+    }
+}
+
+/// One request of a keyed server, for its log line.
+struct AccessLine {
+    method: axum::http::Method,
+    path: String,
+    request_id: Option<HeaderValue>,
+}
+
+impl AccessLine {
+    fn log(&self, key: &str, status: StatusCode, start: Instant) {
+        let id = self
+            .request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(
+            key,
+            method = %self.method,
+            path = %self.path,
+            status = status.as_u16(),
+            ms = start.elapsed().as_secs_f64() * 1e3,
+            request_id = id,
+            "request"
+        );
     }
 }

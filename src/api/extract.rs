@@ -50,7 +50,9 @@ impl FromRequest<AppState> for JsonBytes {
                 )));
             }
         };
-        read_body(req.into_body(), gzip, state.config.max_body_bytes)
+        let limit = state.config.max_body_bytes;
+        let within = std::time::Duration::from_secs(state.config.body_timeout_secs);
+        read_body(req.into_body(), gzip, limit, within)
             .await
             .map(JsonBytes)
     }
@@ -59,13 +61,15 @@ impl FromRequest<AppState> for JsonBytes {
 /// Reads the whole body into one buffer, at most `limit` bytes (413 past it), and
 /// gunzips it when `gzip` — on the blocking pool, as decoding up to `limit` bytes is CPU
 /// work — again at most `limit` bytes after decoding (a small gzip that inflates past it
-/// is a 413 too). The buffer of a body is sized from its length up front, so a 40 MB
+/// is a 413 too). The whole body must arrive `within` the body timeout (408: a body that
+/// trickles in must not hold a connection and its buffer for ever). The buffer of a body is sized from its length up front, so a 40 MB
 /// body is received straight into its final place: no list of chunks copied once more
 /// at the end, no regrowing.
 async fn read_body(
     mut body: axum::body::Body,
     gzip: bool,
     limit: usize,
+    within: std::time::Duration,
 ) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let too_large = || ApiError::TooLarge(limit as u64);
@@ -74,16 +78,22 @@ async fn read_body(
         return Err(too_large());
     }
     let mut buf = Vec::with_capacity(hint.exact().unwrap_or(hint.lower()) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(too_large());
+    let receive = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
             }
-            buf.extend_from_slice(&data);
         }
-    }
+        Ok(())
+    };
+    tokio::time::timeout(within, receive)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(within.as_secs()))??;
     if !gzip {
         return Ok(Bytes::from(buf));
     }

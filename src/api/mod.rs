@@ -12,6 +12,7 @@ pub mod config;
 pub mod cors;
 pub mod edge;
 pub mod extract;
+pub mod keys;
 pub mod metrics;
 pub mod ndjson;
 pub mod openapi;

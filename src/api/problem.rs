@@ -59,6 +59,12 @@ pub enum ApiError {
     Invalid(Vec<FieldError>, String),
     /// Rate limited (429), retry after this many seconds.
     RateLimited(u64),
+    /// No known API key (401, with `WWW-Authenticate`); only when keys are configured.
+    Unauthorized(String),
+    /// A key's own limit (429): what was exceeded, and the seconds until a retry may pass.
+    TooMany(String, u64),
+    /// The whole body did not arrive within this many seconds (408); the connection closes.
+    BodyTimeout(u64),
     /// Overloaded: the queue of heavy computations is full (503).
     Overloaded,
     /// Past the time limit; the work was stopped (503).
@@ -93,6 +99,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded | ApiError::TimedOut(_) | ApiError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -110,6 +119,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Invalid(..) => "invalid-input",
             ApiError::RateLimited(_) => "rate-limited",
+            ApiError::BodyTimeout(_) => "body-timeout",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::TooMany(..) => "key-limit",
             ApiError::Overloaded => "overloaded",
             ApiError::TimedOut(_) => "time-limit",
             ApiError::Unavailable(_) => "unavailable",
@@ -134,10 +146,16 @@ impl ApiError {
                 format!("the request body is larger than the limit of {limit} bytes"),
                 vec![],
             ),
-            ApiError::UnsupportedMediaType(m) => (m.clone(), vec![]),
+            ApiError::UnsupportedMediaType(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::TooMany(m, _) => (m.clone(), vec![]),
             ApiError::Invalid(errors, detail) => (detail.clone(), errors.clone()),
             ApiError::RateLimited(s) => (
                 format!("too many requests from this client; retry after {s} s"),
+                vec![],
+            ),
+            ApiError::BodyTimeout(s) => (
+                format!("the request body did not arrive within {s} s"),
                 vec![],
             ),
             ApiError::Overloaded => (
@@ -181,8 +199,19 @@ impl IntoResponse for ApiError {
         let mut res = (self.status(), problem_body(&p)).into_response();
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let ApiError::RateLimited(s) = self {
+        if let ApiError::RateLimited(s) | ApiError::TooMany(_, s) = self {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
+        }
+        if matches!(self, ApiError::Unauthorized(_)) {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(super::keys::CHALLENGE),
+            );
+        }
+        if matches!(self, ApiError::BodyTimeout(_)) {
+            // RFC 9110 §15.5.9: the server closes the connection after a 408 (hyper drops
+            // this header on HTTP/2, where it does not exist)
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if matches!(self, ApiError::Overloaded) {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

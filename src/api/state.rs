@@ -1,6 +1,6 @@
 //! `AppState`: the limits and shared handles a request needs — config, readiness,
-//! metrics, the heavy-work limiter and the rate limiter. No compute state: the service
-//! is stateless, so any replica answers any request the same way.
+//! metrics, the heavy-work limiter, the rate limiter and the API keys. No compute state:
+//! the service is stateless, so any replica answers any request the same way.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::Config;
+use super::keys::{self, KeyStore};
 use super::metrics::Metrics;
 use super::problem::ApiError;
 use crate::compute::{Cancel, ComputeError, ErrorKind};
@@ -28,10 +29,37 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub heavy: Arc<HeavyLimiter>,
     pub rate: Option<Arc<RateLimiter>>,
+    /// The API keys, when a keys file is configured.
+    pub keys: Option<Arc<KeyStore>>,
 }
 
 impl AppState {
+    /// The state of `config`; a keys file that cannot be read is an error.
+    pub fn try_new(config: Config) -> Result<Self, String> {
+        let keys = match &config.api_keys_file {
+            None => None,
+            Some(path) => Some(Arc::new(KeyStore::load(path, key_defaults(&config))?)),
+        };
+        Ok(Self::with_keys(config, keys))
+    }
+
+    /// As [`AppState::try_new`], but a keys file that cannot be read leaves no key valid
+    /// (every API operation answers 401) and logs why — never an open server.
     pub fn new(config: Config) -> Self {
+        match Self::try_new(config.clone()) {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::error!("{e}; no API key is valid");
+                let keys = config
+                    .api_keys_file
+                    .clone()
+                    .map(|p| Arc::new(KeyStore::empty(&p, key_defaults(&config))));
+                Self::with_keys(config, keys)
+            }
+        }
+    }
+
+    fn with_keys(config: Config, keys: Option<Arc<KeyStore>>) -> Self {
         let heavy = Arc::new(HeavyLimiter::new(config.concurrency(), config.queue));
         let rate = (config.rate_limit_per_ip > 0)
             .then(|| Arc::new(RateLimiter::new(config.rate_limit_per_ip)));
@@ -41,6 +69,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             heavy,
             rate,
+            keys,
         }
     }
 
@@ -57,13 +86,15 @@ impl AppState {
         if !heavy {
             return work(&Cancel::none()).map_err(|e| timed_out(e, secs));
         }
+        let key_slot = key_slot()?;
         let permit = self.heavy.acquire().await?;
         let deadline = Instant::now() + Duration::from_secs(secs);
         let flag = Arc::new(AtomicBool::new(false));
         let _stop_on_drop = SetOnDrop(flag.clone());
         let cancel = Cancel::new(Some(deadline), Some(flag.clone()));
         let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit; // the slot is free only when the work has really stopped
+            // the slots are free only when the work has really stopped
+            let _permits = (permit, key_slot);
             work(&cancel)
         });
         match tokio::time::timeout_at(deadline.into(), task).await {
@@ -76,14 +107,38 @@ impl AppState {
         }
     }
 
-    /// A heavy-work permit and a cancel with the time limit, for work the caller spawns
-    /// itself (NDJSON streaming).
-    pub async fn heavy_slot(&self) -> Result<(OwnedSemaphorePermit, Instant), ApiError> {
+    /// A heavy-work slot and the time limit's deadline, for work the caller spawns
+    /// itself (NDJSON streaming); the work holds the slot until it stops.
+    pub async fn heavy_slot(&self) -> Result<(HeavySlot, Instant), ApiError> {
+        let key = key_slot()?;
         let permit = self.heavy.acquire().await?;
         Ok((
-            permit,
+            HeavySlot(permit, key),
             Instant::now() + Duration::from_secs(self.config.timeout_secs),
         ))
+    }
+}
+
+/// A heavy computation's slot on the server, and on its key when the key has a limit.
+pub struct HeavySlot(
+    #[allow(dead_code)] OwnedSemaphorePermit,
+    #[allow(dead_code)] Option<OwnedSemaphorePermit>,
+);
+
+/// The slot of the request's key, taken before the server's (keys.rs): a key at its
+/// limit is answered 429 at once and never waits in the server's queue, so one key's
+/// loop cannot fill the queue ahead of the others.
+fn key_slot() -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+    match keys::current() {
+        Some(caller) => caller.heavy_slot(),
+        None => Ok(None),
+    }
+}
+
+fn key_defaults(config: &Config) -> keys::Defaults {
+    keys::Defaults {
+        rate_limit_per_key: config.rate_limit_per_key,
+        max_concurrency_per_key: config.max_concurrency_per_key,
     }
 }
 

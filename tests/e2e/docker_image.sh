@@ -110,8 +110,40 @@ can_tag() {
 }
 
 # --- 2. debootstrap rootfs tarballs (cached) ----------------------------------------------
-MIRROR="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1)"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror this machine's apt already uses (deb822 *.sources or one-line
+# sources.list), never a host written here: the first URI serving a bookworm suite other
+# than security.
+apt_mirror() {
+    python3 - /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources <<'PY'
+import sys
+for path in sys.argv[1:]:
+    try:
+        text = open(path).read()
+    except OSError:
+        continue
+    if path.endswith(".sources"):
+        for stanza in text.split("\n\n"):
+            f = {}
+            for line in stanza.splitlines():
+                if ":" in line and not line.startswith(("#", " ")):
+                    k, v = line.split(":", 1)
+                    f[k.strip().lower()] = v.split()
+            uris, suites = f.get("uris", []), f.get("suites", [])
+            if "deb" in f.get("types", []) and "bookworm" in suites:
+                for u in uris:
+                    if "security" not in u:
+                        print(u); sys.exit(0)
+    else:
+        for line in text.splitlines():
+            w = line.split("#")[0].split()
+            if len(w) >= 3 and w[0] == "deb":
+                rest = [x for x in w[1:] if not x.startswith("[")]
+                if len(rest) >= 2 and rest[1] == "bookworm" and "security" not in rest[0]:
+                    print(rest[0]); sys.exit(0)
+sys.exit(1)
+PY
+}
+MIRROR="$(apt_mirror)"
 mkdir -p "$CACHE/debootstrap-debs"
 # rootfs_tar NAME [INCLUDE]: a trimmed bookworm minbase rootfs as $CACHE/NAME.tar.
 rootfs_tar() {
@@ -132,6 +164,13 @@ rootfs_tar() {
 IMPORT_ENV=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
     --change "LABEL $STANDIN_LABEL=1" --change 'CMD ["bash"]')
 
+if [ -z "$MIRROR" ]; then
+    echo "NO DEBIAN MIRROR: apt on this machine names no bookworm source; the stand-in images cannot be built."
+    skip "docker build / run of the Dockerfile (no Debian bookworm mirror in the apt sources)"
+    summary
+    exit $?
+fi
+info "Debian mirror from the apt sources: $MIRROR"
 echo "== stand-in base images"
 t0=$(date +%s.%N)
 if can_tag "$SLIM_TAG" && ! docker image inspect "$SLIM_TAG" >/dev/null 2>&1; then

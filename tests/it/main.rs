@@ -4,7 +4,9 @@
 
 mod compute_purity;
 mod errors;
+mod fuzz_property;
 mod gradient_api;
+mod keys;
 mod loss_api;
 mod loss_bits;
 mod losses_reference;

@@ -248,3 +248,270 @@ async fn shutdown_refuses_new_connections_answers_the_request_in_flight_then_ser
         .unwrap()
         .unwrap();
 }
+
+// ---------------------------------------------------------------------------------
+// slow clients, idle connections and the connection cap (serve.rs; the body timeout is
+// the extractor's). Each timeout is configured to 1–3 s; the only bounds on time are
+// generous guards against a hang ("closed within 30 s"), and the measured figures are
+// printed (cargo test -- --nocapture).
+
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A guard against a hang, not a timing assertion.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// Reads until the peer closes: `Ok(bytes)` at EOF (or a reset), `Err` past the guard.
+async fn read_until_closed(s: &mut TcpStream) -> Result<Vec<u8>, &'static str> {
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    match tokio::time::timeout(GUARD, read).await {
+        Ok(()) => Ok(buf),
+        Err(_) => Err("still open past the guard"),
+    }
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length from a keep-alive connection:
+/// (status, head, body).
+async fn read_one_response(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() >= end + 4 + len {
+                    let status = head[9..12].parse().unwrap();
+                    return (status, head, buf[end + 4..end + 4 + len].to_vec());
+                }
+            }
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before a whole response: {buf:?}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(GUARD, read).await.expect("a response")
+}
+
+const HEALTHZ_KEEP_ALIVE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_do_not_finish_their_headers_are_dropped() {
+    let addr = spawn_server(Config {
+        header_timeout_secs: 1,
+        ..Config::default()
+    })
+    .await;
+    // nothing at all; three bytes (hyper-util still telling HTTP/1.1 from HTTP/2); half
+    // a request head; half an HTTP/2 preface
+    let starts: [&[u8]; 4] = [
+        b"",
+        b"GET",
+        b"POST /loss/mse HTTP/1.1\r\nHost: x\r\nContent-Type: appl",
+        b"PRI * HTTP/2.0\r\n",
+    ];
+    for start in starts {
+        let t0 = Instant::now();
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(start).await.unwrap();
+        let got = read_until_closed(&mut s).await.expect("dropped");
+        assert!(got.is_empty(), "no answer to half a head: {got:?}");
+        eprintln!(
+            "slow header {:?}: closed after {:.2} s (header timeout 1 s)",
+            String::from_utf8_lossy(start),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_request_head_on_a_kept_alive_connection_has_the_header_timeout_too() {
+    let addr = spawn_server(Config {
+        header_timeout_secs: 1,
+        idle_timeout_secs: 60,
+        ..Config::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+    assert_eq!(read_one_response(&mut s).await.0, 200);
+    let t0 = Instant::now();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    let got = read_until_closed(&mut s).await.expect("dropped");
+    assert!(got.is_empty(), "{got:?}");
+    eprintln!(
+        "slow second head: closed after {:.2} s (header timeout 1 s, idle 60 s)",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_trickles_in_gets_408_and_the_connection_closes() {
+    let addr = spawn_server(Config {
+        body_timeout_secs: 1,
+        ..Config::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /loss/mse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{\"predictions\": [",
+    )
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    // one byte every 100 ms, until the server answers (or closes: then writes fail)
+    let (mut rd, mut wr) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if wr.write_all(b"1").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(GUARD, rd.read_to_end(&mut buf)).await;
+    trickle.abort();
+    read.expect("answered and closed").ok();
+    let text = String::from_utf8_lossy(&buf);
+    eprintln!(
+        "trickling body: 408 after {:.2} s (body timeout 1 s)",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    let lower = text.to_lowercase();
+    assert!(
+        lower.contains("content-type: application/problem+json"),
+        "{text}"
+    );
+    assert!(lower.contains("connection: close"), "{text}");
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let p: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(p["status"], 408);
+    assert_eq!(p["detail"], "the request body did not arrive within 1 s");
+    assert_eq!(p["errors"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_header_timeout() {
+    let addr = spawn_server(Config {
+        header_timeout_secs: 1,
+        idle_timeout_secs: 8,
+        ..Config::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+    assert_eq!(read_one_response(&mut s).await.0, 200);
+    // idle for three header timeouts (well inside the idle timeout): still served
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+    assert_eq!(read_one_response(&mut s).await.0, 200);
+    let t0 = Instant::now();
+    let got = read_until_closed(&mut s).await.expect("closed when idle");
+    assert!(got.is_empty(), "{got:?}");
+    eprintln!(
+        "idle HTTP/1.1 connection: closed after {:.2} s (idle timeout 8 s)",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_too() {
+    use http_body_util::{BodyExt, Empty};
+    let addr = spawn_server(Config {
+        idle_timeout_secs: 1,
+        ..Config::default()
+    })
+    .await;
+    let io = hyper_util::rt::TokioIo::new(TcpStream::connect(addr).await.unwrap());
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = axum::http::Request::get(format!("http://{addr}/healthz"))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.into_body().collect().await.unwrap();
+    let t0 = Instant::now();
+    // the server's GOAWAY ends the client's connection task
+    tokio::time::timeout(GUARD, conn)
+        .await
+        .expect("the server closed the idle connection")
+        .unwrap()
+        .unwrap();
+    eprintln!(
+        "idle HTTP/2 connection: closed after {:.2} s (idle timeout 1 s)",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_a_kept_connection_is_answered_and_new_ones_wait_their_turn() {
+    let addr = spawn_server(Config {
+        max_connections: 2,
+        header_timeout_secs: 3,
+        ..Config::default()
+    })
+    .await;
+    // a health checker's kept-alive connection, then a slow client: the cap is reached
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+    assert_eq!(read_one_response(&mut kept).await.0, 200);
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    // the kept connection is answered at once while the cap is reached
+    let t0 = Instant::now();
+    kept.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+    assert_eq!(read_one_response(&mut kept).await.0, 200);
+    eprintln!(
+        "at the cap: /healthz on a kept connection in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    // a third connection waits in the backlog until the slow client is dropped
+    let t0 = Instant::now();
+    let waiting = tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+        read_one_response(&mut s).await.0
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "the cap holds it in the backlog");
+    assert_eq!(
+        tokio::time::timeout(GUARD, waiting).await.unwrap().unwrap(),
+        200
+    );
+    eprintln!(
+        "at the cap: a new connection answered after {:.2} s (the slow client's header timeout 3 s)",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(
+        read_until_closed(&mut slow)
+            .await
+            .expect("dropped")
+            .is_empty()
+    );
+    // and after: the kept connection and new ones are answered
+    kept.write_all(HEALTHZ_KEEP_ALIVE).await.unwrap();
+    assert_eq!(read_one_response(&mut kept).await.0, 200);
+    drop(kept);
+    let r = raw_request(addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(r.status, 200);
+}
