@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
+use super::safetensors::{SAFETENSORS, TensorFields, is_safetensors, parse_safetensors};
 use super::state::AppState;
 use super::wire::MapOnly;
 use crate::compute::LossKind;
@@ -19,40 +20,110 @@ impl FromRequest<AppState> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
-        let is_json = mime.eq_ignore_ascii_case(b"application/json")
-            || (mime.len() >= 17
-                && mime[..12].eq_ignore_ascii_case(b"application/")
-                && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json"));
-        if !is_json {
+        let ct = content_type(req.headers());
+        if !is_json(ct) {
             return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
                 "the request has no Content-Type; send application/json".into()
             } else {
                 format!("Content-Type {ct:?} is not supported; send application/json")
             }));
         }
-        let gzip = match req
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("identity") => false,
-            Some("gzip") | Some("x-gzip") => true,
-            Some(other) => {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "Content-Encoding {other:?} is not supported; send gzip or identity"
-                )));
-            }
-        };
+        let gzip = gzip_encoded(req.headers())?;
         read_body(req.into_body(), gzip, state.config.max_body_bytes)
             .await
             .map(JsonBytes)
+    }
+}
+
+/// The `Content-Type` header ("" when absent or not text).
+fn content_type(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `application/json` or `application/*+json` (parameters ignored).
+fn is_json(ct: &str) -> bool {
+    let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+    mime.eq_ignore_ascii_case(b"application/json")
+        || (mime.len() >= 17
+            && mime[..12].eq_ignore_ascii_case(b"application/")
+            && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
+/// Whether the body is gzip-encoded (`Content-Encoding: gzip`); other encodings → 415.
+fn gzip_encoded(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("identity") => Ok(false),
+        Some("gzip") | Some("x-gzip") => Ok(true),
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding {other:?} is not supported; send gzip or identity"
+        ))),
+    }
+}
+
+/// The body of an array endpoint (/loss, /gradient): JSON, or a safetensors file (API.md
+/// "Binary bodies"). Size limit and gzip as for JSON; any other type → 415.
+pub enum ArrayBody {
+    Json(Bytes),
+    Safetensors(Bytes),
+}
+
+impl ArrayBody {
+    pub fn len(&self) -> usize {
+        match self {
+            ArrayBody::Json(b) | ArrayBody::Safetensors(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The raw bytes (either type).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ArrayBody::Json(b) | ArrayBody::Safetensors(b) => b,
+        }
+    }
+
+    /// Parses the body into the request DTO — the same DTO either way, so the same
+    /// validation follows. The body is dropped once parsed.
+    pub fn parse<T: TensorFields>(self) -> Result<T, ApiError> {
+        match self {
+            ArrayBody::Json(b) => parse_json(&b),
+            ArrayBody::Safetensors(b) => parse_safetensors(&b),
+        }
+    }
+}
+
+impl FromRequest<AppState> for ArrayBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let ct = content_type(req.headers());
+        let safetensors = is_safetensors(ct);
+        if !safetensors && !is_json(ct) {
+            return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
+                format!("the request has no Content-Type; send application/json or {SAFETENSORS}")
+            } else {
+                format!(
+                    "Content-Type {ct:?} is not supported; send application/json or {SAFETENSORS}"
+                )
+            }));
+        }
+        let gzip = gzip_encoded(req.headers())?;
+        let bytes = read_body(req.into_body(), gzip, state.config.max_body_bytes).await?;
+        Ok(if safetensors {
+            ArrayBody::Safetensors(bytes)
+        } else {
+            ArrayBody::Json(bytes)
+        })
     }
 }
 

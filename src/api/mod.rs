@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod safetensors;
 pub mod serve;
 pub mod state;
 pub mod wire;
