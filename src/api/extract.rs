@@ -85,13 +85,6 @@ impl ArrayBody {
         self.len() == 0
     }
 
-    /// The raw bytes (either type).
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            ArrayBody::Json(b) | ArrayBody::Safetensors(b) => b,
-        }
-    }
-
     /// Parses the body into the request DTO — the same DTO either way, so the same
     /// validation follows. The body is dropped once parsed.
     pub fn parse<T: TensorFields>(self) -> Result<T, ApiError> {
@@ -370,9 +363,9 @@ mod fast_path_agrees {
     //! sonic-rs is only the fast path: whatever it accepts, serde_json must accept with
     //! the same value, or the two parsers would answer the same body differently.
     use super::ApiError;
-    use crate::api::routes::loss::LossRequest;
     use crate::api::state::SMALL_BODY_BYTES;
     use crate::api::wire::MapOnly;
+    use crate::api::wire::loss::LossRequest;
 
     const BODIES: &[&str] = &[
         r#"{"predictions": [1, 2.5], "targets": [0, 1]}"#,

@@ -1,45 +1,18 @@
-//! `POST /loss/{kind}`: a loss value and, on request, its gradient.
+//! `POST /loss/{kind}`: a loss value and, on request, its gradient — JSON or safetensors
+//! bodies in, JSON or safetensors answers out (API.md "Binary bodies").
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
 
 use crate::api::extract::{ArrayBody, KindPath};
 use crate::api::problem::ApiError;
 use crate::api::routes::{json_response, to_json};
 use crate::api::safetensors::{self, Answer, TensorFields, safetensors_response};
 use crate::api::state::{AppState, SMALL_BODY_BYTES, compute_error};
-use crate::api::wire::{ArrayOut, LossOut, NumArray, ParamsDto, ReductionDto};
-use crate::compute::{Array, ComputeError, LossKind, LossSpec, LossValue};
-
-/// A loss request: `predictions` (a) and `targets` (y) of the same shape (or, for
-/// `cross_entropy` and `nll`, one class index per row as `targets`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"predictions": [0.5, 2.0, -1.0], "targets": [1.0, 0.0, -1.5], "gradient": true}))]
-pub struct LossRequest {
-    /// The model output a: `number[]` or `number[][]` (rows = samples).
-    pub predictions: NumArray,
-    /// The targets y: the predictions' shape, or one class index per row (cross_entropy, nll).
-    pub targets: NumArray,
-    /// `mean` (default) | `sum` | `none`.
-    #[serde(default)]
-    pub reduction: ReductionDto,
-    /// One non-negative weight per row (per element for a flat elementwise input), broadcast
-    /// over that row's terms. `mean` divides Σ s·l by Σ s over every term.
-    #[schema(value_type = Option<Vec<f64>>)]
-    pub weights: Option<Vec<f64>>,
-    /// Predictions are logits z (bce, cross_entropy, focal) or log-rates (poisson); stable forms.
-    #[serde(default)]
-    pub from_logits: bool,
-    /// Parameters of the kind (GET /losses lists them with defaults and ranges).
-    #[serde(default)]
-    pub params: ParamsDto,
-    /// Also return dL/d(predictions) of the reduced loss (for `none`: of the sum).
-    #[serde(default)]
-    pub gradient: bool,
-}
+use crate::api::wire::NumArray;
+use crate::api::wire::loss::{LossRequest, LossResponse};
+use crate::compute::{Array, ComputeError, LossKind, LossResult, LossSpec, LossValue, Reduction};
 
 /// A safetensors body: `predictions`, `targets` and `weights` may be tensors.
 impl TensorFields for LossRequest {
@@ -52,25 +25,6 @@ impl TensorFields for LossRequest {
         }
         Ok(())
     }
-}
-
-/// The loss, its term count, and the gradient when asked for.
-#[derive(Serialize, ToSchema)]
-pub struct LossResponse<'a> {
-    #[schema(example = "mse")]
-    pub kind: &'static str,
-    #[schema(example = "mean")]
-    pub reduction: &'static str,
-    /// The number of terms (elements for elementwise kinds, rows for per-row kinds).
-    #[schema(example = 3)]
-    pub count: usize,
-    pub loss: LossOut<'a>,
-    /// dL/d(predictions), shaped like predictions.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gradient: Option<ArrayOut<'a>>,
-    /// Present exactly when a numerical guard acted; says which.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub guard: Option<String>,
 }
 
 /// The non-array fields of a safetensors answer (`__metadata__.response`): the arrays
@@ -142,38 +96,33 @@ fn evaluate(kind: LossKind, req: LossRequest, answer: Answer) -> Result<Vec<u8>,
         req.gradient,
     )?;
     drop(req); // the inputs' memory is free before the answer is written
-    if answer == Answer::Safetensors {
-        let meta = LossMeta {
-            kind: kind.name(),
-            reduction: reduction.name(),
-            count: r.count,
-            loss: match &r.loss {
-                LossValue::Scalar(x) => Some(*x),
-                LossValue::Terms(_) => None,
-            },
-            guard: r.guard.describe(),
-        };
-        let mut tensors = Vec::with_capacity(2);
-        if let LossValue::Terms(t) = &r.loss {
-            tensors.push(("loss", t));
-        }
-        if let Some(g) = &r.gradient {
-            tensors.push(("gradient", g));
-        }
-        return Ok(safetensors::encode(&tensors, &meta));
-    }
-    let res = LossResponse {
+    Ok(match answer {
+        Answer::Json => to_json(
+            &LossResponse::new(kind, reduction, &r),
+            LossResponse::numbers(&r),
+        ),
+        Answer::Safetensors => encode(kind, reduction, &r),
+    })
+}
+
+/// The safetensors answer: the arrays as tensors, the rest as [`LossMeta`].
+fn encode(kind: LossKind, reduction: Reduction, r: &LossResult) -> Vec<u8> {
+    let meta = LossMeta {
         kind: kind.name(),
         reduction: reduction.name(),
         count: r.count,
-        loss: LossOut(&r.loss),
-        gradient: r.gradient.as_ref().map(ArrayOut),
+        loss: match &r.loss {
+            LossValue::Scalar(x) => Some(*x),
+            LossValue::Terms(_) => None,
+        },
         guard: r.guard.describe(),
     };
-    let numbers = r.gradient.as_ref().map_or(0, Array::len)
-        + match &r.loss {
-            LossValue::Terms(t) => t.len(),
-            LossValue::Scalar(_) => 1,
-        };
-    Ok(to_json(&res, numbers))
+    let mut tensors = Vec::with_capacity(2);
+    if let LossValue::Terms(t) = &r.loss {
+        tensors.push(("loss", t));
+    }
+    if let Some(g) = &r.gradient {
+        tensors.push(("gradient", g));
+    }
+    safetensors::encode(&tensors, &meta)
 }
