@@ -720,3 +720,94 @@ async fn accept_chooses_the_answer_format() {
     );
     assert_eq!(tensors["gradient"], (vec![2], vec![1.0, 2.0]));
 }
+
+#[tokio::test]
+async fn gradient_takes_and_answers_safetensors_with_the_same_bits() {
+    let app = TestApp::new();
+    let z: Vec<f64> = pseudo_random(12, 7).iter().map(|u| 8.0 * u - 4.0).collect();
+    let y: Vec<f64> = pseudo_random(12, 8).iter().map(|u| u.round()).collect();
+    let rows = |xs: &[f64]| -> Value { Value::Array(xs.chunks(3).map(|r| json!(r)).collect()) };
+    // logits through a sigmoid (the fused bce form): a, dL/da and dL/dz as tensors
+    let json_answer = app
+        .post_gradient(json!({"loss": "bce", "logits": rows(&z), "targets": rows(&y), "activation": "sigmoid"}))
+        .await;
+    assert_eq!(json_answer.status, 200, "{}", json_answer.text());
+    let file = pack(
+        &[
+            ("logits", f64s(&[4, 3], &z)),
+            ("targets", f64s(&[4, 3], &y)),
+        ],
+        Some(&json!({"loss": "bce", "activation": "sigmoid"})),
+    );
+    let st = post(&app, "/gradient", ST, Some(ST), file.clone()).await;
+    same_answer(
+        &json_answer.json(),
+        &st,
+        &["activations", "d_predictions", "d_logits"],
+    );
+    assert_eq!(
+        post(&app, "/gradient", ST, None, file).await.body,
+        json_answer.body
+    );
+    // predictions with a check and the terms: the check is metadata, the terms a tensor
+    let a = pseudo_random(6, 9);
+    let json_answer = app
+        .post_gradient(json!({"loss": "mse", "predictions": a, "targets": y[..6], "reduction": "none", "check": true}))
+        .await
+        .json();
+    let file = pack(
+        &[
+            ("predictions", f64s(&[6], &a)),
+            ("targets", f64s(&[6], &y[..6])),
+        ],
+        Some(&json!({"loss": "mse", "reduction": "none", "check": true})),
+    );
+    let st = post(&app, "/gradient", ST, Some(ST), file).await;
+    same_answer(&json_answer, &st, &["loss", "d_predictions"]);
+    assert_eq!(unpack(&st).1["check"]["passed"], true);
+}
+
+#[tokio::test]
+async fn gradient_errors_name_the_tensor() {
+    let app = TestApp::new();
+    let two = || f64s(&[2], &[0.5, 0.25]);
+    let loss = json!({"loss": "mse"});
+    // both predictions and logits: the same 422 as JSON's
+    let file = pack(
+        &[
+            ("predictions", two()),
+            ("logits", two()),
+            ("targets", two()),
+        ],
+        Some(&loss),
+    );
+    let st = post(&app, "/gradient", ST, Some(ST), file).await;
+    let js = app
+        .post_gradient(json!({"loss": "mse", "predictions": [0.5, 0.25], "logits": [0.5, 0.25], "targets": [0.5, 0.25]}))
+        .await;
+    assert_eq!(st.body, js.body);
+    st.invalid_at("/logits");
+    // an unknown tensor, an unknown field of the request text, a bad element
+    let file = pack(&[("inputs", two()), ("targets", two())], Some(&loss));
+    post(&app, "/gradient", ST, None, file)
+        .await
+        .invalid_at("/inputs");
+    let file = pack(
+        &[("logits", two()), ("targets", two())],
+        Some(&json!({"loss": "mse", "activation": "swish"})),
+    );
+    post(&app, "/gradient", ST, None, file)
+        .await
+        .invalid_at("/activation");
+    let file = pack(
+        &[("predictions", f64s(&[2], &[0.5, 1.5])), ("targets", two())],
+        Some(&json!({"loss": "bce"})),
+    );
+    post(&app, "/gradient", ST, None, file)
+        .await
+        .invalid_at("/predictions/1");
+    let file = pack(&[("predictions", two()), ("targets", two())], None);
+    post(&app, "/gradient", ST, None, file)
+        .await
+        .invalid_at("/loss");
+}
