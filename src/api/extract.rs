@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
-use super::safetensors::{SAFETENSORS, TensorFields, is_safetensors, parse_safetensors};
+use super::safetensors::{Frames, SAFETENSORS, TensorFields, is_safetensors, parse_safetensors};
 use super::state::AppState;
 use super::wire::MapOnly;
 use crate::compute::LossKind;
@@ -71,13 +71,15 @@ fn gzip_encoded(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
 /// "Binary bodies"). Size limit and gzip as for JSON; any other type → 415.
 pub enum ArrayBody {
     Json(Bytes),
-    Safetensors(Bytes),
+    /// Kept as the frames it arrived in, so decoding can free each once read.
+    Safetensors(Frames),
 }
 
 impl ArrayBody {
     pub fn len(&self) -> usize {
         match self {
-            ArrayBody::Json(b) | ArrayBody::Safetensors(b) => b.len(),
+            ArrayBody::Json(b) => b.len(),
+            ArrayBody::Safetensors(f) => f.len(),
         }
     }
 
@@ -90,7 +92,7 @@ impl ArrayBody {
     pub fn parse<T: TensorFields>(self) -> Result<T, ApiError> {
         match self {
             ArrayBody::Json(b) => parse_json(&b),
-            ArrayBody::Safetensors(b) => parse_safetensors(&b),
+            ArrayBody::Safetensors(f) => parse_safetensors(f),
         }
     }
 }
@@ -111,13 +113,40 @@ impl FromRequest<AppState> for ArrayBody {
             }));
         }
         let gzip = gzip_encoded(req.headers())?;
-        let bytes = read_body(req.into_body(), gzip, state.config.max_body_bytes).await?;
-        Ok(if safetensors {
-            ArrayBody::Safetensors(bytes)
-        } else {
-            ArrayBody::Json(bytes)
+        let limit = state.config.max_body_bytes;
+        Ok(match (safetensors, gzip) {
+            (false, _) => ArrayBody::Json(read_body(req.into_body(), gzip, limit).await?),
+            (true, true) => ArrayBody::Safetensors(Frames::new(vec![
+                read_body(req.into_body(), true, limit).await?,
+            ])),
+            (true, false) => ArrayBody::Safetensors(read_frames(req.into_body(), limit).await?),
         })
     }
+}
+
+/// Reads the whole body as the frames it arrives in, at most `limit` bytes (413 past
+/// it), without copying them into one buffer: a binary body is decoded frame by frame and
+/// each frame freed once read (safetensors.rs), so the body and its decoded arrays are
+/// never both held in full.
+async fn read_frames(mut body: axum::body::Body, limit: usize) -> Result<Frames, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || ApiError::TooLarge(limit as u64);
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let (mut parts, mut len) = (Vec::new(), 0);
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            len += data.len();
+            if len > limit {
+                return Err(too_large());
+            }
+            parts.push(data);
+        }
+    }
+    Ok(Frames::new(parts))
 }
 
 /// Reads the whole body into one buffer, at most `limit` bytes (413 past it), and

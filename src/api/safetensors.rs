@@ -7,18 +7,21 @@
 //! Why the `safetensors` crate: it is the reference implementation of the format (the
 //! one the Python package wraps), and it validates the header — offsets that tile the
 //! data exactly, sizes that do not overflow, dtypes — before we touch a byte. We use its
-//! header types both ways and read each tensor's bytes where they lie in the body (no
-//! copy of the file); the one copy is into the f64 buffer the compute core owns, with
-//! `f64::from_le_bytes` over 8-byte chunks (no `unsafe` cast, whatever the alignment).
+//! header types both ways and read each tensor's bytes where they lie in the frames the
+//! body arrived in (no copy of the file); the one copy is into the f64 buffer the compute
+//! core owns, with `f64::from_le_bytes` over 8-byte chunks (no `unsafe` cast, whatever the
+//! alignment), and each frame is freed as soon as it is read — so the body and the
+//! decoded arrays are never both held in full (measured: BENCHMARKS.md, binary bodies).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
-use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
+use bytes::{Buf, Bytes};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -167,6 +170,140 @@ pub fn encode(tensors: &[(&str, &Array)], rest: &impl Serialize) -> Vec<u8> {
 // ---------------------------------------------------------------------------------
 // requests
 
+/// A safetensors body as the frames it arrived in. Reading consumes it from the front
+/// and drops each frame once read.
+pub struct Frames {
+    parts: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Frames {
+    pub fn new(parts: Vec<Bytes>) -> Self {
+        let len = parts.iter().map(Bytes::len).sum();
+        Frames {
+            parts: parts.into_iter().filter(|b| !b.is_empty()).collect(),
+            len,
+        }
+    }
+
+    /// The bytes not read yet.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the header (not the data) holds `word`: a cheap look before decoding.
+    pub fn header_mentions(&self, word: &[u8]) -> bool {
+        let prefix = self.peek(8);
+        let n = prefix
+            .try_into()
+            .map_or(0, |b: [u8; 8]| u64::from_le_bytes(b))
+            .min(self.len as u64) as usize;
+        let header = self.peek(8 + n);
+        header.windows(word.len().max(1)).any(|w| w == word)
+    }
+
+    /// The first `n` bytes (at most what is left), copied out, not consumed.
+    fn peek(&self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n.min(self.len));
+        for part in &self.parts {
+            let k = (n - out.len()).min(part.len());
+            out.extend_from_slice(&part[..k]);
+            if out.len() == n {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The next `n` bytes (at most what is left), copied out.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n.min(self.len));
+        while out.len() < n {
+            let Some(front) = self.parts.front_mut() else {
+                break;
+            };
+            let k = (n - out.len()).min(front.len());
+            out.extend_from_slice(&front[..k]);
+            self.advance(k);
+        }
+        out
+    }
+
+    /// Consumes `k` bytes of the front frame (at most its length), dropping it when done.
+    fn advance(&mut self, k: usize) {
+        if let Some(front) = self.parts.front_mut() {
+            let k = k.min(front.len());
+            front.advance(k);
+            self.len -= k;
+            if front.is_empty() {
+                self.parts.pop_front();
+            }
+        }
+    }
+
+    /// Reads `count` elements of `W` bytes (fewer if the body ends), each given to `f`;
+    /// an element split across two frames is put together.
+    fn elements<const W: usize>(&mut self, mut count: usize, mut f: impl FnMut([u8; W])) {
+        while count > 0 {
+            let Some(front) = self.parts.front() else {
+                return;
+            };
+            if front.len() >= W {
+                let whole = (front.len() / W).min(count);
+                for c in front[..whole * W].chunks_exact(W) {
+                    f(c.try_into().unwrap_or([0; W]));
+                }
+                count -= whole;
+                self.advance(whole * W);
+            } else {
+                let bytes = self.take(W);
+                match bytes.try_into() {
+                    Ok(b) => f(b),
+                    Err(_) => return,
+                }
+                count -= 1;
+            }
+        }
+    }
+}
+
+/// A broken file (400).
+fn broken(what: impl std::fmt::Display) -> ApiError {
+    ApiError::MalformedSafetensors(format!("the body is not a valid safetensors file: {what}"))
+}
+
+/// Reads and validates the header (the safetensors crate's rules: a length that fits, JSON
+/// whose tensors' byte ranges tile the data exactly with sizes that match their dtype and
+/// shape), leaving `frames` at the first byte of the data.
+fn read_header(frames: &mut Frames) -> Result<Metadata, ApiError> {
+    let total = frames.len();
+    let prefix = frames.take(8);
+    let n: [u8; 8] = prefix
+        .try_into()
+        .map_err(|_| broken("shorter than its 8-byte header length"))?;
+    let n = u64::from_le_bytes(n);
+    if n > (total - 8) as u64 {
+        return Err(broken(format!(
+            "the header length {n} runs past the end of the body"
+        )));
+    }
+    let n = n as usize;
+    let meta: Metadata = serde_json::from_slice(&frames.take(n))
+        .map_err(|e| broken(format!("invalid header: {e}")))?;
+    if meta.data_len() != total - 8 - n {
+        return Err(broken(format!(
+            "the tensors' data takes {} bytes, the file holds {}",
+            meta.data_len(),
+            total - 8 - n
+        )));
+    }
+    Ok(meta)
+}
+
 /// A request DTO whose arrays may come as tensors. `TENSORS` names them (the only tensor
 /// names accepted); `put` stores a decoded tensor in its field, after the rest of the
 /// request was parsed from `__metadata__.request` with an empty placeholder there.
@@ -186,11 +323,8 @@ const EXACT_INT: u64 = 1 << 53;
 /// give the same 422s), each tensor into its field. A file that is not valid safetensors
 /// is a 400; a tensor with a name `T` does not take, a dtype or shape that is not
 /// accepted, a non-finite element or a field given twice is a 422 naming it.
-pub fn parse_safetensors<T: TensorFields>(body: &[u8]) -> Result<T, ApiError> {
-    let (n, meta) = SafeTensors::read_metadata(body).map_err(|e| {
-        ApiError::MalformedSafetensors(format!("the body is not a valid safetensors file: {e}"))
-    })?;
-    let data = &body[8 + n..];
+pub fn parse_safetensors<T: TensorFields>(mut frames: Frames) -> Result<T, ApiError> {
+    let meta = read_header(&mut frames)?;
     let request = meta
         .metadata()
         .as_ref()
@@ -263,9 +397,9 @@ pub fn parse_safetensors<T: TensorFields>(body: &[u8]) -> Result<T, ApiError> {
         }
         other => other,
     })?;
+    // the tensors tile the data in this order: each is read where the last one ended
     for (name, info) in tensors {
-        let bytes = &data[info.data_offsets.0..info.data_offsets.1];
-        let array = to_array(&name, info, bytes)?;
+        let array = to_array(&name, info, &mut frames)?;
         req.put(&name, array)?;
     }
     Ok(req)
@@ -276,39 +410,27 @@ fn escape(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 
-/// One tensor as a flat `[n]` or `[m, k]` f64 array (the shapes JSON can express).
-fn to_array(name: &str, info: &TensorInfo, bytes: &[u8]) -> Result<Array, ComputeError> {
+/// One tensor, read from `frames`, as a flat `[n]` or `[m, k]` f64 array (the shapes
+/// JSON can express).
+fn to_array(name: &str, info: &TensorInfo, frames: &mut Frames) -> Result<Array, ComputeError> {
     let field = format!("/{name}");
     let shape = info.shape.as_slice();
-    let data = match info.dtype {
-        Dtype::F64 => widen(
-            name,
-            shape,
-            bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
-        )?,
-        Dtype::F32 => widen(
-            name,
-            shape,
-            bytes
-                .chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4])))),
-        )?,
-        Dtype::I64 if INDEX_TENSORS.contains(&name) => {
-            let ints = bytes
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-            exact_ints(name, shape, ints)?
-        }
-        Dtype::I32 if INDEX_TENSORS.contains(&name) => {
-            let ints = bytes
-                .chunks_exact(4)
-                .map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap_or([0; 4]))));
-            exact_ints(name, shape, ints)?
-        }
+    // the header was validated: the byte range holds exactly this many elements
+    let count = shape.iter().product::<usize>();
+    let mut data = Vec::with_capacity(count);
+    let mut inexact = None;
+    let index = INDEX_TENSORS.contains(&name);
+    match info.dtype {
+        Dtype::F64 => frames.elements::<8>(count, |b| data.push(f64::from_le_bytes(b))),
+        Dtype::F32 => frames.elements::<4>(count, |b| data.push(f64::from(f32::from_le_bytes(b)))),
+        Dtype::I64 if index => frames.elements::<8>(count, |b| {
+            push_int(&mut data, &mut inexact, i64::from_le_bytes(b))
+        }),
+        Dtype::I32 if index => frames.elements::<4>(count, |b| {
+            push_int(&mut data, &mut inexact, i64::from(i32::from_le_bytes(b)))
+        }),
         other => {
-            let ints = if INDEX_TENSORS.contains(&name) {
+            let ints = if index {
                 " (class indices: I64 or I32)"
             } else {
                 ""
@@ -318,7 +440,20 @@ fn to_array(name: &str, info: &TensorInfo, bytes: &[u8]) -> Result<Array, Comput
                 format!("dtype {other:?} is not accepted for {name}; send F64 or F32{ints}"),
             ));
         }
-    };
+    }
+    if let Some((i, v)) = inexact {
+        return Err(ComputeError::invalid(
+            element(name, shape, i),
+            format!("{v} is not exactly representable as a number (|v| > 2^53)"),
+        ));
+    }
+    // NaN and ±∞: JSON cannot send them, and no answer may hold them
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(ComputeError::invalid(
+            element(name, shape, i),
+            format!("{} is not a finite number", data[i]),
+        ));
+    }
     match *shape {
         [_] => Ok(Array::flat(data)),
         // JSON has no empty matrix: [0, k] is the empty array `[]`, as numpy prints it
@@ -333,6 +468,14 @@ fn to_array(name: &str, info: &TensorInfo, bytes: &[u8]) -> Result<Array, Comput
             ),
         )),
     }
+}
+
+/// An integer as f64, noting the first that an f64 cannot hold exactly (|v| > 2^53).
+fn push_int(data: &mut Vec<f64>, inexact: &mut Option<(usize, i64)>, v: i64) {
+    if v.unsigned_abs() > EXACT_INT && inexact.is_none() {
+        *inexact = Some((data.len(), v));
+    }
+    data.push(v as f64);
 }
 
 /// A tensor that must be flat (`weights`: one number per row or element).
@@ -356,38 +499,63 @@ fn element(name: &str, shape: &[usize], i: usize) -> String {
     }
 }
 
-/// Collects floats, refusing NaN and ±∞ (JSON cannot send them; no answer may hold them).
-fn widen(
-    name: &str,
-    shape: &[usize],
-    xs: impl ExactSizeIterator<Item = f64>,
-) -> Result<Vec<f64>, ComputeError> {
-    let mut out = Vec::with_capacity(xs.len());
-    out.extend(xs);
-    match out.iter().position(|x| !x.is_finite()) {
-        None => Ok(out),
-        Some(i) => Err(ComputeError::invalid(
-            element(name, shape, i),
-            format!("{} is not a finite number", out[i]),
-        )),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::wire::loss::LossRequest;
 
-/// Integers as f64, refusing those an f64 cannot hold exactly (|v| > 2^53).
-fn exact_ints(
-    name: &str,
-    shape: &[usize],
-    ints: impl ExactSizeIterator<Item = i64>,
-) -> Result<Vec<f64>, ComputeError> {
-    let mut out = Vec::with_capacity(ints.len());
-    for (i, v) in ints.enumerate() {
-        if v.unsigned_abs() > EXACT_INT {
-            return Err(ComputeError::invalid(
-                element(name, shape, i),
-                format!("{v} is not exactly representable as a number (|v| > 2^53)"),
-            ));
+    /// A small request file: predictions [3] F64, targets [3] I32, the request text.
+    fn file() -> Vec<u8> {
+        let header = br#"{"__metadata__":{"request":"{\"gradient\":true}"},"predictions":{"dtype":"F64","shape":[3],"data_offsets":[0,24]},"targets":{"dtype":"I32","shape":[3],"data_offsets":[24,36]}}"#;
+        let mut h = header.to_vec();
+        while h.len() % 8 != 0 {
+            h.push(b' ');
         }
-        out.push(v as f64);
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&h);
+        for x in [0.1f64, -2.5, 1e300] {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        for i in [0i32, -7, 2] {
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        out
     }
-    Ok(out)
+
+    #[test]
+    fn frames_of_any_size_decode_to_the_same_request() {
+        let whole: LossRequest = parse_safetensors(Frames::new(vec![Bytes::from(file())])).unwrap();
+        assert_eq!(whole.predictions.0.data(), &[0.1, -2.5, 1e300]);
+        assert_eq!(whole.targets.0.data(), &[0.0, -7.0, 2.0]);
+        assert!(whole.gradient);
+        // frames of 1..13 bytes: headers, lengths and elements split across frames
+        for size in 1..14 {
+            let parts = file().chunks(size).map(Bytes::copy_from_slice).collect();
+            let req: LossRequest = parse_safetensors(Frames::new(parts)).unwrap();
+            assert_eq!(req.predictions, whole.predictions, "frames of {size}");
+            assert_eq!(req.targets, whole.targets, "frames of {size}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_or_overlong_file_is_broken() {
+        let f = file();
+        for body in [
+            f[..f.len() - 1].to_vec(),
+            [f.as_slice(), &[0]].concat(),
+            f[..7].to_vec(),
+        ] {
+            let r = parse_safetensors::<LossRequest>(Frames::new(vec![Bytes::from(body)]));
+            assert!(matches!(r, Err(ApiError::MalformedSafetensors(_))));
+        }
+    }
+
+    #[test]
+    fn read_frames_are_freed_as_they_are_read() {
+        let mut frames = Frames::new(vec![Bytes::from(vec![1u8; 8]), Bytes::from(vec![2u8; 8])]);
+        let mut seen = Vec::new();
+        frames.elements::<4>(3, |b| seen.push(b));
+        assert_eq!(seen, vec![[1; 4], [1; 4], [2; 4]]);
+        assert_eq!((frames.len(), frames.parts.len()), (4, 1));
+    }
 }

@@ -119,12 +119,6 @@ fn encode(r: &GradientResult) -> Vec<u8> {
 fn may_check(body: &ArrayBody) -> bool {
     match body {
         ArrayBody::Json(b) => b.windows(7).any(|w| w == b"\"check\""),
-        ArrayBody::Safetensors(b) => {
-            let n = b.get(..8).map_or(0, |h| {
-                u64::from_le_bytes(h.try_into().unwrap_or([0; 8])) as usize
-            });
-            let header = b.get(8..8usize.saturating_add(n)).unwrap_or(b);
-            header.windows(5).any(|w| w == b"check")
-        }
+        ArrayBody::Safetensors(frames) => frames.header_mentions(b"check"),
     }
 }
