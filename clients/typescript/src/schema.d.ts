@@ -526,16 +526,18 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["GradientRequest"];
+                "application/x-safetensors": components["schemas"]["SafetensorsFile"];
             };
         };
         responses: {
-            /** @description Loss and gradients */
+            /** @description Loss and gradients. With `Accept: application/x-safetensors`: a safetensors file with `d_predictions`, `activations` and `d_logits` (with logits), and `loss` under `reduction: "none"`, as F64 tensors of their shapes, and `__metadata__.response` the JSON of the other fields (`count`, the reduced `loss`, `check`, `guard`). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["GradientResponse"];
+                    "application/x-safetensors": components["schemas"]["SafetensorsFile"];
                 };
             };
             /** @description Malformed JSON, or a number outside the f64 range */
