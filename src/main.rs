@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Openapi) => {
-            print!("{}", losslab::api::openapi::spec_json());
+            print!("{}", losslab::api::app::spec_json());
             ExitCode::SUCCESS
         }
         Some(Command::Healthcheck) => healthcheck(&cli.config),

@@ -39,7 +39,7 @@ use super::compress::NegotiatedCompressionLayer;
 use super::cors::{CorsWithoutOriginLayer, cors_settings};
 use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
-use super::openapi::{ApiDoc, set_spec};
+use super::openapi::{ApiDoc, SpecText, render};
 use super::problem::ApiError;
 use super::routes::{catalogue, gradient, loss, ops, pages, train};
 use super::state::AppState;
@@ -49,14 +49,19 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where Swagger UI is served; utoipa-swagger-ui routes `DOCS`, `DOCS/` and `DOCS/{*rest}`.
 const DOCS: &str = "/docs";
 
-/// The documented routes (each path written once), with the spec collected from them.
-pub fn api_router() -> Router<AppState> {
-    api_routes().0
+/// The OpenAPI document, collected from the documented routes.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    api_routes().1
 }
 
-/// The documented routes and their path templates (the spec's paths).
-fn api_routes() -> (Router<AppState>, Vec<String>) {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The document as `losslab openapi` prints it (= `GET /openapi.json`).
+pub fn spec_json() -> String {
+    render(&spec())
+}
+
+/// The documented routes (each path written once) and the document collected from them.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(loss::post_loss))
         .routes(routes!(gradient::post_gradient))
         .routes(routes!(train::post_train))
@@ -66,25 +71,27 @@ fn api_routes() -> (Router<AppState>, Vec<String>) {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::version))
-        .split_for_parts();
-    set_spec(&api);
-    (router, api.paths.paths.into_keys().collect())
+        .split_for_parts()
 }
 
-/// The pages beside the API.
-fn pages() -> [(&'static str, MethodRouter<AppState>); 4] {
+/// The pages beside the API; `/openapi.json` serves `spec`.
+fn pages(spec: SpecText) -> [(&'static str, MethodRouter<AppState>); 4] {
     [
         ("/", get(pages::index)),
         ("/static/app.js", get(pages::app_js)),
         ("/static/style.css", get(pages::style_css)),
-        ("/openapi.json", get(pages::openapi_json)),
+        (
+            "/openapi.json",
+            get(move || pages::openapi_json(spec.bytes())),
+        ),
     ]
 }
 
 /// Every route (API, pages, docs, fallbacks) and the path template of each.
 fn routes() -> (Router<AppState>, Vec<String>) {
-    let (mut router, mut templates) = api_routes();
-    for (path, page) in pages() {
+    let (mut router, api) = api_routes();
+    let mut templates: Vec<String> = api.paths.paths.keys().cloned().collect();
+    for (path, page) in pages(SpecText::new(api)) {
         router = router.route(path, page);
         templates.push(path.to_string());
     }

@@ -26,6 +26,7 @@ use tower_http::compression::{Compression, CompressionBody, CompressionLayer, De
 /// not gRPC, not SSE) and never NDJSON streams.
 pub type CompressWhen = And<DefaultPredicate, NotForContentType>;
 
+/// When tower-http's layer compresses: its default rule, and never an NDJSON stream.
 pub fn compress_when() -> CompressWhen {
     DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson"))
 }
@@ -35,6 +36,7 @@ pub fn compress_when() -> CompressWhen {
 pub struct NegotiatedCompressionLayer(CompressionLayer<CompressWhen>);
 
 impl NegotiatedCompressionLayer {
+    /// The layer, with the compression rule of [`compress_when`].
     pub fn new() -> Self {
         NegotiatedCompressionLayer(CompressionLayer::new().compress_when(compress_when()))
     }

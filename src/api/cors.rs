@@ -67,6 +67,7 @@ struct Settings {
 }
 
 impl CorsWithoutOriginLayer {
+    /// The layer around tower-http's `cors`, learning the headers of origin-less requests once.
     pub fn new(cors: CorsLayer) -> Self {
         let plain = AddedHeaders::learn(&cors).map(Arc::new);
         CorsWithoutOriginLayer(Arc::new(Settings { cors, plain }))

@@ -27,11 +27,12 @@ use tower::{Layer, Service};
 
 use super::metrics::{Metrics, RouteTemplates};
 use super::problem::{ApiError, PROBLEM_JSON};
-use super::routes::ops::VERSION;
 use super::state::RateLimiter;
+use super::version::VERSION;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The request id header: kept when the client sends one, else made; echoed in the response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const LOSSLAB_VERSION: HeaderName = HeaderName::from_static("losslab-version");
 
@@ -64,6 +65,7 @@ impl<S> Layer<S> for EdgeLayer {
     }
 }
 
+/// The service of [`EdgeLayer`] around `S`.
 #[derive(Clone)]
 pub struct Edge<S> {
     inner: S,
@@ -330,6 +332,7 @@ impl<S> Layer<S> for RateLimitLayer {
     }
 }
 
+/// The service of [`RateLimitLayer`] around `S`.
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 pub struct RouteTemplates(matchit::Router<Arc<str>>);
 
 impl RouteTemplates {
+    /// The matcher over `templates` (the router's path templates).
     pub fn new<T: AsRef<str>>(templates: impl IntoIterator<Item = T>) -> Self {
         let mut router = matchit::Router::new();
         for t in templates {
@@ -45,14 +46,18 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// The service's counters and latency histograms, rendered as Prometheus text.
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    /// Requests being answered now.
     pub in_flight: AtomicI64,
+    /// Request body bytes read so far (after gzip decoding).
     pub body_bytes: AtomicU64,
 }
 
 impl Metrics {
+    /// Counts one answered request and its duration under its route, method and status.
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         let mut map = self.series.lock().unwrap_or_else(|p| p.into_inner());
         // look up without allocating: the few series are scanned; a new one is keyed once

@@ -1,13 +1,17 @@
 //! The OpenAPI document: `ApiDoc` (info, tags, the conventions of API.md in words),
-//! the shared problem responses every operation lists, and the generated spec text.
+//! the shared problem responses every operation lists, and how the generated document
+//! is printed. The document itself is collected from the routes by `app::spec`.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
+
+use utoipa::IntoResponses;
+use utoipa::openapi::OpenApi;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response};
-use utoipa::{IntoResponses, OpenApi};
 
 use super::problem::{FieldError, Problem};
 
@@ -28,7 +32,9 @@ Conventions (the contract, API.md):
 - Errors are application/problem+json (RFC 9457) with `errors[].field` a JSON pointer into the request. Unknown fields, unknown params and unknown values are 422 naming the field.
 "#;
 
-#[derive(OpenApi)]
+/// The document's fixed part: info, tags and the shared problem schemas (the paths
+/// come from the routes).
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "losslab", description = DESCRIPTION, license(name = "MIT")),
     tags(
@@ -82,22 +88,27 @@ problem_responses! {
     Unavailable => "503", "Overloaded, shutting down, or past the time limit", true;
 }
 
-static SPEC: OnceLock<String> = OnceLock::new();
+/// A generated document, rendered by [`render`] on first use (each app holds its own).
+#[derive(Clone)]
+pub struct SpecText(Arc<(OpenApi, OnceLock<Bytes>)>);
 
-/// Sets the generated document once (from the router's collected paths).
-pub fn set_spec(api: &utoipa::openapi::OpenApi) {
-    SPEC.get_or_init(|| {
-        let mut s = api.to_pretty_json().unwrap_or_default();
-        s.push('\n');
-        s
-    });
+impl SpecText {
+    /// Holds `api` until it is first asked for.
+    pub fn new(api: OpenApi) -> Self {
+        SpecText(Arc::new((api, OnceLock::new())))
+    }
+
+    /// The rendered document.
+    pub fn bytes(&self) -> Bytes {
+        let (api, text) = &*self.0;
+        text.get_or_init(|| Bytes::from(render(api))).clone()
+    }
 }
 
-/// The generated document as pretty JSON (what `losslab openapi` prints).
-pub fn spec_json() -> String {
-    if SPEC.get().is_none() {
-        // building the router collects the paths and sets the spec
-        let _ = super::app::api_router();
-    }
-    SPEC.get().cloned().unwrap_or_default()
+/// A generated document as the text `losslab openapi` prints, `GET /openapi.json`
+/// serves and `openapi/openapi.json` holds: pretty JSON and a final newline.
+pub fn render(api: &OpenApi) -> String {
+    let mut s = api.to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
 }

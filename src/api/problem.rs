@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::compute::{ComputeError, ErrorKind};
 
+/// The media type of every error response (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One offending field: a JSON pointer into the request and what is wrong there.
@@ -17,6 +18,7 @@ pub struct FieldError {
     /// JSON pointer into the request, e.g. `/targets/3` or `/params/delta`.
     #[schema(example = "/targets/3")]
     pub field: String,
+    /// What is wrong there.
     #[schema(example = "probabilities must lie in [0, 1]; got 1.5")]
     pub message: String,
 }
@@ -24,14 +26,19 @@ pub struct FieldError {
 /// An RFC 9457 problem. `errors` is always present (possibly empty).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Problem {
+    /// A URI naming the kind of problem.
     #[schema(example = "https://losslab.dev/problems/invalid-input")]
     pub r#type: String,
+    /// The HTTP reason phrase of the status.
     #[schema(example = "Unprocessable Entity")]
     pub title: String,
+    /// The HTTP status code.
     #[schema(example = 422)]
     pub status: u16,
+    /// The problem in words (the first field error, when there is one).
     #[schema(example = "/targets/3: probabilities must lie in [0, 1]; got 1.5")]
     pub detail: String,
+    /// Every offending field.
     pub errors: Vec<FieldError>,
 }
 
@@ -79,6 +86,7 @@ impl ApiError {
         ApiError::Invalid(vec![FieldError { field, message }], detail)
     }
 
+    /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Malformed(_) | ApiError::MalformedSafetensors(_) => StatusCode::BAD_REQUEST,

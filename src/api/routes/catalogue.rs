@@ -11,13 +11,16 @@ use crate::compute::{LossKind, ParamDefault};
 /// A parameter: default, range and meaning.
 #[derive(Serialize, ToSchema)]
 pub struct ParamOut {
+    /// The parameter's name in `params`.
     pub name: &'static str,
     /// The default (a number or a boolean), or null when absent means "off".
     #[schema(value_type = Option<serde_json::Value>)]
     pub default: DefaultOut,
     /// Lower end of the range (null: none); whether it is included is in the description.
     pub min: Option<f64>,
+    /// Upper end of the range (null: none); whether it is included is in the description.
     pub max: Option<f64>,
+    /// What the parameter does, with its range.
     pub description: String,
 }
 
@@ -34,6 +37,7 @@ impl Serialize for DefaultOut {
     }
 }
 
+/// The catalogue entry of one parameter.
 pub fn param_out(p: &ParamSpec) -> ParamOut {
     let range = p.range_text();
     ParamOut {
@@ -52,6 +56,7 @@ pub fn param_out(p: &ParamSpec) -> ParamOut {
 /// A loss kind's catalogue entry.
 #[derive(Serialize, ToSchema)]
 pub struct LossInfoOut {
+    /// The kind's name (the path of POST /loss/{kind}).
     #[schema(example = "huber")]
     pub kind: &'static str,
     /// The term in a / y / z notation.
@@ -60,6 +65,7 @@ pub struct LossInfoOut {
     pub derivative: &'static str,
     /// `element` or `row`: one term per element or one per row.
     pub per: &'static str,
+    /// Its parameters.
     pub params: Vec<ParamOut>,
     /// Whether top-level `from_logits` applies.
     pub from_logits: bool,
@@ -67,23 +73,34 @@ pub struct LossInfoOut {
     pub guards: Vec<&'static str>,
 }
 
+/// An activation's catalogue entry.
 #[derive(Serialize, ToSchema)]
 pub struct ActivationOut {
+    /// The name (the `activation` of /gradient and /train).
     pub name: &'static str,
+    /// a = act(z).
     pub formula: &'static str,
+    /// Its parameters (`activation_params`).
     pub params: Vec<ParamOut>,
 }
 
+/// An optimizer's catalogue entry.
 #[derive(Serialize, ToSchema)]
 pub struct OptimizerOut {
+    /// The kind (the `optimizer` of /train).
     pub kind: &'static str,
+    /// Its settings (the fields of an optimizer object).
     pub params: Vec<ParamOut>,
 }
 
+/// What losslab knows: every loss kind, activation and optimizer.
 #[derive(Serialize, ToSchema)]
 pub struct Catalogue {
+    /// The loss kinds.
     pub losses: Vec<LossInfoOut>,
+    /// The activations.
     pub activations: Vec<ActivationOut>,
+    /// The optimizers.
     pub optimizers: Vec<OptimizerOut>,
 }
 

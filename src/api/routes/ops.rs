@@ -11,17 +11,20 @@ use utoipa::ToSchema;
 
 use crate::api::problem::ApiError;
 use crate::api::state::AppState;
+use crate::api::version::VERSION;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
+/// A liveness or readiness answer.
 #[derive(Serialize, ToSchema)]
 pub struct Status {
+    /// `ok` (alive) or `ready`.
     #[schema(example = "ok")]
     pub status: &'static str,
 }
 
+/// The service version.
 #[derive(Serialize, ToSchema)]
 pub struct VersionOut {
+    /// The version, as in the `losslab-version` header.
     #[schema(example = "0.1.0")]
     pub version: &'static str,
 }

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use crate::api::problem::ApiError;
 use crate::api::state::AppState;
@@ -29,22 +30,25 @@ fn asset(state: &AppState, name: &str, embedded: &'static str, mime: &'static st
     res
 }
 
+/// The playground page.
 pub async fn index(State(state): State<AppState>) -> Response {
     asset(&state, "index.html", INDEX_HTML, "text/html; charset=utf-8")
 }
 
+/// The playground's script.
 pub async fn app_js(State(state): State<AppState>) -> Response {
     asset(&state, "app.js", APP_JS, "text/javascript; charset=utf-8")
 }
 
+/// The playground's style sheet.
 pub async fn style_css(State(state): State<AppState>) -> Response {
     asset(&state, "style.css", STYLE_CSS, "text/css; charset=utf-8")
 }
 
-/// The generated OpenAPI document, byte for byte what `losslab openapi` prints and
-/// `openapi/openapi.json` holds.
-pub async fn openapi_json() -> Response {
-    let mut res = crate::api::openapi::spec_json().into_response();
+/// The generated OpenAPI document `spec`, byte for byte what `losslab openapi` prints
+/// and `openapi/openapi.json` holds.
+pub async fn openapi_json(spec: Bytes) -> Response {
+    let mut res = spec.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

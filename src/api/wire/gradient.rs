@@ -15,13 +15,18 @@ use crate::compute::gradient::{GradientResult, GradientSpec};
 #[schema(example = json!({"loss": "bce", "logits": [2.0, -1.0], "targets": [1.0, 0.0],
     "activation": "sigmoid", "check": true}))]
 pub struct GradientRequest {
+    /// The loss kind.
     pub loss: KindDto,
+    /// Parameters of the kind.
     #[serde(default)]
     pub params: ParamsDto,
+    /// `mean` (default) | `sum` | `none`.
     #[serde(default)]
     pub reduction: ReductionDto,
+    /// One non-negative weight per row (per element for a flat elementwise input).
     #[schema(value_type = Option<Vec<f64>>)]
     pub weights: Option<Vec<f64>>,
+    /// The targets y.
     pub targets: NumArray,
     /// The model output a (give this or `logits`).
     pub predictions: Option<NumArray>,
@@ -30,6 +35,7 @@ pub struct GradientRequest {
     /// With `logits` (default identity). Fused stable pairs: sigmoid + bce, sigmoid + focal,
     /// softmax + cross_entropy.
     pub activation: Option<ActivationName>,
+    /// Parameters of the activation.
     #[serde(default)]
     pub activation_params: ParamsDto,
     /// Central-difference check of d_logits (if logits were given) else d_predictions.
@@ -60,7 +66,9 @@ impl GradientRequest {
 pub struct CheckOut {
     /// Relative step: h = epsilon · max(1, |x|).
     pub epsilon: f64,
+    /// max |num − ana| over the elements.
     pub max_abs_error: f64,
+    /// max |num − ana| / max(|num|, |ana|, 1e−8) over the elements.
     pub max_rel_error: f64,
     /// ‖num − ana‖₂ / (‖num‖₂ + ‖ana‖₂), 0 when both are 0.
     pub relative_difference: f64,
@@ -83,7 +91,9 @@ impl From<CheckReport> for CheckOut {
 /// Loss, gradients, and the check when asked for.
 #[derive(Serialize, ToSchema)]
 pub struct GradientResponse<'a> {
+    /// The reduced loss, or the terms (`none`).
     pub loss: LossOut<'a>,
+    /// The number of terms.
     pub count: usize,
     /// a = activation(z) (only with logits).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,8 +103,10 @@ pub struct GradientResponse<'a> {
     /// dL/dz (only with logits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub d_logits: Option<ArrayOut<'a>>,
+    /// The central-difference check (only when asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckOut>,
+    /// Present exactly when a numerical guard acted; says which.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard: Option<String>,
 }

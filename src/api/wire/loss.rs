@@ -37,13 +37,16 @@ pub struct LossRequest {
 /// The loss, its term count, and the gradient when asked for.
 #[derive(Serialize, ToSchema)]
 pub struct LossResponse<'a> {
+    /// The loss kind.
     #[schema(example = "mse")]
     pub kind: &'static str,
+    /// The reduction applied.
     #[schema(example = "mean")]
     pub reduction: &'static str,
     /// The number of terms (elements for elementwise kinds, rows for per-row kinds).
     #[schema(example = 3)]
     pub count: usize,
+    /// The reduced loss, or the terms (`none`).
     pub loss: LossOut<'a>,
     /// dL/d(predictions), shaped like predictions.
     #[serde(skip_serializing_if = "Option::is_none")]

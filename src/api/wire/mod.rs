@@ -239,9 +239,12 @@ impl ToSchema for LossOut<'_> {
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ReductionDto {
+    /// Σ s·l / Σ s (the default).
     #[default]
     Mean,
+    /// Σ s·l.
     Sum,
+    /// The terms s·l, unreduced.
     None,
 }
 
@@ -348,7 +351,9 @@ impl<'de> Deserialize<'de> for ParamsDto {
 /// A number, or an array (`init.weights`, `init.bias`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum NumberOrArray {
+    /// A number (broadcast).
     Number(f64),
+    /// An array (flat or matrix).
     Array(Array),
 }
 

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::{ActivationName, ArrayOut, KindDto, NumArray, NumberOrArray, ParamsDto};
 use crate::compute::train::{
-    Bias, FinalState, Init, Optimizer, Prepared, StopRules, TraceRow, TrainLimits, TrainResult,
-    TrainSpec, prepare,
+    Bias, FinalState, Init, Optimizer, OptimizerKind, Prepared, StopRules, TraceRow, TrainLimits,
+    TrainResult, TrainSpec, prepare,
 };
 use crate::compute::{Activation, Array, ComputeError, LossKind, ParamValue, Params};
 
@@ -32,6 +32,7 @@ pub struct InitDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopDto {
+    /// Stop when the loss is below this.
     pub loss_below: Option<f64>,
     /// max |a − y| over the training set.
     pub abs_error_below: Option<f64>,
@@ -58,21 +59,14 @@ pub struct OptimizerDto {
 }
 
 impl OptimizerDto {
-    /// The optimizer at `/optimizer`: an unknown kind is an error at `/optimizer` for a
-    /// bare string, at `/optimizer/kind` for an object.
+    /// The optimizer at `/optimizer` (an unknown kind is named at `/optimizer` for a bare
+    /// string, at `/optimizer/kind` for an object).
     pub fn parse(&self) -> Result<Optimizer, ComputeError> {
-        Optimizer::parse(&self.kind, &self.fields, "/optimizer").map_err(|mut e| {
-            let unknown_kind = e.field == "/optimizer" || e.field == "/optimizer/kind";
-            if unknown_kind {
-                e.field = if self.bare {
-                    "/optimizer"
-                } else {
-                    "/optimizer/kind"
-                }
-                .into();
-            }
-            e
-        })
+        if self.bare {
+            Optimizer::parse_bare(&self.kind, "/optimizer")
+        } else {
+            Optimizer::parse(&self.kind, &self.fields, "/optimizer")
+        }
     }
 }
 
@@ -126,7 +120,7 @@ impl utoipa::PartialSchema for OptimizerDto {
                     .enum_values(Some(kinds.clone())),
             )
             .required("kind");
-        for name in ["momentum", "epsilon", "alpha", "beta1", "beta2"] {
+        for name in OptimizerKind::field_names() {
             obj = obj.property(
                 name,
                 ObjectBuilder::new().schema_type(SchemaType::Type(Type::Number)),
@@ -165,25 +159,33 @@ pub struct TrainRequest {
     pub inputs: NumArray,
     /// number[] (m) | number[][] (m × k) | class indices (cross_entropy, nll).
     pub targets: NumArray,
+    /// The activation after the layer (default identity).
     pub activation: Option<ActivationName>,
+    /// Parameters of the activation.
     #[serde(default)]
     pub activation_params: ParamsDto,
+    /// The loss kind.
     pub loss: KindDto,
+    /// Parameters of the loss kind.
     #[serde(default)]
     pub params: ParamsDto,
+    /// Initial weights and bias.
     #[serde(default, deserialize_with = "super::map_only")]
     pub init: InitDto,
     /// Default true; false: b keeps its initial value.
     pub use_bias: Option<bool>,
     /// > 0.
     pub learning_rate: f64,
+    /// `sgd` (default) or another optimizer (GET /losses lists them).
     pub optimizer: Option<OptimizerDto>,
     /// 1 ≤ bs ≤ m (default m: full batch).
     #[schema(minimum = 1)]
     pub batch_size: Option<u64>,
     /// Seeded reproducible shuffle each epoch (SplitMix64 + Fisher–Yates).
     pub seed: Option<u64>,
+    /// At most this many updates (state i is the parameters after i updates).
     pub max_iterations: u64,
+    /// Stop rules (none: run to max_iterations).
     #[serde(default, deserialize_with = "super::map_only")]
     pub stop: StopDto,
     /// Default 1; 0 = no trace rows.
@@ -230,13 +232,21 @@ impl TrainRequest {
 /// body embedding a run (/landscape) lists too, with the same names and docs.
 #[derive(Debug)]
 pub struct TrainModelDto {
+    /// The inputs X.
     pub inputs: NumArray,
+    /// The targets y.
     pub targets: NumArray,
+    /// The activation after the layer (default identity).
     pub activation: Option<ActivationName>,
+    /// Parameters of the activation.
     pub activation_params: ParamsDto,
+    /// The loss kind.
     pub loss: KindDto,
+    /// Parameters of the loss kind.
     pub params: ParamsDto,
+    /// Initial weights and bias.
     pub init: InitDto,
+    /// Whether b is trained (default true).
     pub use_bias: Option<bool>,
 }
 
@@ -270,25 +280,40 @@ impl TrainModelDto {
 /// The model part of a [`TrainSpec`]: data, layer, loss and initial state.
 #[derive(Clone, Debug)]
 pub struct TrainModel {
+    /// The inputs X (m × n).
     pub inputs: Array,
+    /// The targets y.
     pub targets: Array,
+    /// a = act(z).
     pub activation: Activation,
+    /// The loss kind.
     pub loss: LossKind,
+    /// Parameters of the loss kind.
     pub params: Params,
+    /// Initial weights (default zeros).
     pub init_weights: Option<Init>,
+    /// Initial bias (default zeros).
     pub init_bias: Option<Init>,
+    /// Whether b is trained.
     pub use_bias: bool,
 }
 
 /// The optimisation part of a [`TrainSpec`]: how the model is trained and watched.
 #[derive(Clone, Debug)]
 pub struct TrainRun {
+    /// The learning rate (> 0).
     pub learning_rate: f64,
+    /// The update rule with its settings.
     pub optimizer: Optimizer,
+    /// Rows per mini-batch (default: all).
     pub batch_size: Option<u64>,
+    /// The seed of the per-epoch shuffle (none: no shuffle).
     pub seed: Option<u64>,
+    /// At most this many updates.
     pub max_iterations: u64,
+    /// Stop rules.
     pub stop: StopRules,
+    /// Keep the states whose index is a multiple of this, and the final one (0: none).
     pub trace_every: u64,
 }
 
@@ -334,12 +359,18 @@ impl Serialize for BiasOut<'_> {
 #[derive(Serialize, ToSchema)]
 #[schema(as = TraceRow)]
 pub struct TraceRowOut<'a> {
+    /// The state's index (0: the initial state).
     pub iteration: u64,
+    /// The loss of state i on the whole training set.
     pub loss: f64,
+    /// W at state i.
     pub weights: ArrayOut<'a>,
+    /// b at state i: a number (flat targets) or one per output.
     #[schema(value_type = serde_json::Value)]
     pub bias: BiasOut<'a>,
+    /// dL/dW at state i.
     pub gradient_weights: ArrayOut<'a>,
+    /// dL/db at state i: a number (flat targets) or one per output.
     #[schema(value_type = serde_json::Value)]
     pub gradient_bias: BiasOut<'a>,
 }
@@ -361,10 +392,14 @@ impl<'a> TraceRowOut<'a> {
 /// A state: parameters and loss.
 #[derive(Serialize, ToSchema)]
 pub struct TrainState<'a> {
+    /// The state's index.
     pub iteration: u64,
+    /// W.
     pub weights: ArrayOut<'a>,
+    /// b: a number (flat targets) or one per output.
     #[schema(value_type = serde_json::Value)]
     pub bias: BiasOut<'a>,
+    /// The loss on the whole training set.
     pub loss: f64,
 }
 
@@ -373,11 +408,14 @@ pub struct TrainState<'a> {
 pub struct TrainResponse<'a> {
     /// The index of the final state.
     pub iterations: u64,
+    /// Whether a stop rule was met.
     pub converged: bool,
     /// loss_below | abs_error_below | gradient_norm_below | max_iterations | diverged
     pub stop_reason: &'static str,
+    /// The final state.
     #[serde(rename = "final")]
     pub final_state: TrainState<'a>,
+    /// The trace rows (not in the NDJSON stream's summary line: the rows came before it).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<TraceRowOut>, required = true)]
     pub trace: Option<Vec<TraceRowOut<'a>>>,
@@ -405,8 +443,11 @@ impl<'a> TrainResponse<'a> {
 /// A ready-made training request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TrainExample {
+    /// A short name.
     pub name: String,
+    /// What the run shows.
     pub description: String,
+    /// The /train body.
     pub request: TrainRequest,
 }
 

@@ -28,7 +28,7 @@ mod prepare;
 mod run;
 
 pub use batches::{Batches, SplitMix64};
-pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerInfo, OptimizerState};
+pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerInfo, OptimizerKind, OptimizerState};
 pub use prepare::{Prepared, prepare};
 
 /// 422 at `/activation` when a = act(z) cannot be valid predictions for the loss

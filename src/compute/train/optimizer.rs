@@ -43,11 +43,74 @@ pub enum Optimizer {
     },
 }
 
+/// The optimizer kinds, in API.md's order. Each is described once, by
+/// [`OptimizerKind::info`]; every match on a kind is exhaustive, so a new kind does not
+/// compile until each place says what it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adagrad,
+    Rmsprop,
+    Adam,
+}
+
 /// An optimizer's catalogue entry (GET /losses → `optimizers`).
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct OptimizerInfo {
+    /// The API name.
     pub kind: &'static str,
+    /// Its settings (the fields of the optimizer object) with defaults and ranges.
     pub params: &'static [ParamSpec],
+}
+
+impl OptimizerKind {
+    /// Every kind, in API.md's order.
+    pub const ALL: [OptimizerKind; 6] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Nesterov,
+        OptimizerKind::Adagrad,
+        OptimizerKind::Rmsprop,
+        OptimizerKind::Adam,
+    ];
+
+    /// The kind's name and settings: the table the parser, the catalogue and the
+    /// request schema read.
+    pub const fn info(self) -> OptimizerInfo {
+        let (kind, params): (&str, &[ParamSpec]) = match self {
+            OptimizerKind::Sgd => ("sgd", &[]),
+            OptimizerKind::Momentum => ("momentum", &[MOMENTUM]),
+            OptimizerKind::Nesterov => ("nesterov", &[NESTEROV_MOMENTUM]),
+            OptimizerKind::Adagrad => ("adagrad", &[ADAGRAD_EPSILON]),
+            OptimizerKind::Rmsprop => ("rmsprop", &[RMSPROP_ALPHA, RMSPROP_EPSILON]),
+            OptimizerKind::Adam => ("adam", &[ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON]),
+        };
+        OptimizerInfo { kind, params }
+    }
+
+    /// The API name.
+    pub const fn name(self) -> &'static str {
+        self.info().kind
+    }
+
+    /// The kind named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Every field name an optimizer object may carry besides `kind`, each once, in the
+    /// table's order.
+    pub fn field_names() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for p in OPTIMIZERS.iter().flat_map(|o| o.params) {
+            if !names.contains(&p.name) {
+                names.push(p.name);
+            }
+        }
+        names
+    }
 }
 
 const MOMENTUM: ParamSpec = ParamSpec {
@@ -114,33 +177,16 @@ const ADAM_EPSILON: ParamSpec = ParamSpec {
     description: "Added to the bias-corrected √v in the denominator (torch.optim.Adam's eps).",
 };
 
-/// Every optimizer kind with its params, in API.md's order.
-pub const OPTIMIZERS: &[OptimizerInfo] = &[
-    OptimizerInfo {
-        kind: "sgd",
-        params: &[],
-    },
-    OptimizerInfo {
-        kind: "momentum",
-        params: &[MOMENTUM],
-    },
-    OptimizerInfo {
-        kind: "nesterov",
-        params: &[NESTEROV_MOMENTUM],
-    },
-    OptimizerInfo {
-        kind: "adagrad",
-        params: &[ADAGRAD_EPSILON],
-    },
-    OptimizerInfo {
-        kind: "rmsprop",
-        params: &[RMSPROP_ALPHA, RMSPROP_EPSILON],
-    },
-    OptimizerInfo {
-        kind: "adam",
-        params: &[ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON],
-    },
-];
+/// Every optimizer kind with its params, in API.md's order (from [`OptimizerKind::info`]).
+pub const OPTIMIZERS: [OptimizerInfo; 6] = {
+    let mut out = [OptimizerKind::Sgd.info(); 6];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = OptimizerKind::ALL[i].info();
+        i += 1;
+    }
+    out
+};
 
 /// The optimizer's running state: the step count and up to two buffers, one number
 /// per trainable parameter (momentum buffer b; Adagrad's sum s; RMSprop's v; Adam's m
@@ -154,37 +200,49 @@ pub struct OptimizerState {
 }
 
 impl Optimizer {
-    /// Parses `kind` ("sgd" | "momentum" | "nesterov" | "adagrad" | "rmsprop" | "adam")
-    /// and `fields` (the other fields of the optimizer object; empty for a bare
-    /// string). `root` is the optimizer's JSON pointer (`/optimizer`). An unknown kind is
-    /// an error at `{root}/kind` listing the valid kinds (an empty `fields` cannot tell
-    /// `{"kind": "adamw"}` from a bare `"adamw"`: for the bare string the caller points
-    /// at `{root}` itself); an unknown or out-of-range field is an error at `{root}/name`.
+    /// Parses an optimizer object: its `kind` and `fields` (the object's other fields).
+    /// `root` is the object's JSON pointer (`/optimizer`). An unknown kind is an error
+    /// at `{root}/kind` listing the valid kinds; an unknown or out-of-range field is an
+    /// error at `{root}/name`.
     pub fn parse(kind: &str, fields: &Params, root: &'static str) -> Result<Self, ComputeError> {
-        let Some(info) = OPTIMIZERS.iter().find(|i| i.kind == kind) else {
-            let valid: Vec<&str> = OPTIMIZERS.iter().map(|i| i.kind).collect();
-            return Err(ComputeError::invalid(
-                format!("{root}/kind"),
-                format!("unknown optimizer {kind:?}; valid: {}", valid.join(", ")),
-            ));
-        };
+        match OptimizerKind::parse(kind) {
+            Some(k) => Self::with_fields(k, fields, root),
+            None => Err(unknown_kind(kind, format!("{root}/kind"))),
+        }
+    }
+
+    /// Parses a bare kind (`"adam"`: every setting at its default) given at `root`; an
+    /// unknown kind is an error at `root` itself.
+    pub fn parse_bare(kind: &str, root: &'static str) -> Result<Self, ComputeError> {
+        match OptimizerKind::parse(kind) {
+            Some(k) => Self::with_fields(k, &Params::default(), root),
+            None => Err(unknown_kind(kind, root.to_string())),
+        }
+    }
+
+    fn with_fields(
+        kind: OptimizerKind,
+        fields: &Params,
+        root: &'static str,
+    ) -> Result<Self, ComputeError> {
+        let info = kind.info();
         let r = ParamReader::new(fields, root, info.kind, info.params);
-        let opt = match info.kind {
-            "sgd" => Optimizer::Sgd,
-            "momentum" => Optimizer::Momentum {
+        let opt = match kind {
+            OptimizerKind::Sgd => Optimizer::Sgd,
+            OptimizerKind::Momentum => Optimizer::Momentum {
                 momentum: r.number("momentum")?,
             },
-            "nesterov" => Optimizer::Nesterov {
+            OptimizerKind::Nesterov => Optimizer::Nesterov {
                 momentum: r.number("momentum")?,
             },
-            "adagrad" => Optimizer::Adagrad {
+            OptimizerKind::Adagrad => Optimizer::Adagrad {
                 epsilon: r.number("epsilon")?,
             },
-            "rmsprop" => Optimizer::Rmsprop {
+            OptimizerKind::Rmsprop => Optimizer::Rmsprop {
                 alpha: r.number("alpha")?,
                 epsilon: r.number("epsilon")?,
             },
-            _ => Optimizer::Adam {
+            OptimizerKind::Adam => Optimizer::Adam {
                 beta1: r.number("beta1")?,
                 beta2: r.number("beta2")?,
                 epsilon: r.number("epsilon")?,
@@ -194,15 +252,15 @@ impl Optimizer {
         Ok(opt)
     }
 
-    /// The API name of the kind.
-    pub fn kind(&self) -> &'static str {
+    /// The kind.
+    pub fn kind(&self) -> OptimizerKind {
         match self {
-            Optimizer::Sgd => "sgd",
-            Optimizer::Momentum { .. } => "momentum",
-            Optimizer::Nesterov { .. } => "nesterov",
-            Optimizer::Adagrad { .. } => "adagrad",
-            Optimizer::Rmsprop { .. } => "rmsprop",
-            Optimizer::Adam { .. } => "adam",
+            Optimizer::Sgd => OptimizerKind::Sgd,
+            Optimizer::Momentum { .. } => OptimizerKind::Momentum,
+            Optimizer::Nesterov { .. } => OptimizerKind::Nesterov,
+            Optimizer::Adagrad { .. } => OptimizerKind::Adagrad,
+            Optimizer::Rmsprop { .. } => OptimizerKind::Rmsprop,
+            Optimizer::Adam { .. } => OptimizerKind::Adam,
         }
     }
 
@@ -290,6 +348,15 @@ impl Optimizer {
     }
 }
 
+/// An unknown kind, at `field`, with the valid ones.
+fn unknown_kind(kind: &str, field: String) -> ComputeError {
+    let valid: Vec<&str> = OPTIMIZERS.iter().map(|i| i.kind).collect();
+    ComputeError::invalid(
+        field,
+        format!("unknown optimizer {kind:?}; valid: {}", valid.join(", ")),
+    )
+}
+
 /// torch's `lerp(start, end, weight)`: the two-sided form keeps it exact at both ends.
 #[inline]
 fn lerp(start: f64, end: f64, weight: f64) -> f64 {
@@ -367,8 +434,27 @@ mod tests {
     fn the_catalogue_lists_every_kind_parse_accepts() {
         for info in OPTIMIZERS {
             let opt = Optimizer::parse(info.kind, &Params::default(), "/optimizer").unwrap();
-            assert_eq!(opt.kind(), info.kind);
+            assert_eq!(opt.kind().name(), info.kind);
+            assert_eq!(Optimizer::parse_bare(info.kind, "/optimizer"), Ok(opt));
         }
+        for (i, k) in OptimizerKind::ALL.into_iter().enumerate() {
+            assert_eq!(OptimizerKind::parse(OPTIMIZERS[i].kind), Some(k));
+        }
+    }
+
+    #[test]
+    fn a_bare_unknown_kind_is_named_at_the_root() {
+        let e = Optimizer::parse_bare("adamw", "/optimizer").unwrap_err();
+        assert_eq!(e.field, "/optimizer");
+        assert!(e.message.contains("nesterov"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_field_names_are_every_setting_once() {
+        assert_eq!(
+            OptimizerKind::field_names(),
+            ["momentum", "epsilon", "alpha", "beta1", "beta2"]
+        );
     }
 
     /// Two steps with g = 1 then g = 2 on θ = 1, lr = 0.1, hand-derived from torch's rules.
