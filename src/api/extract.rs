@@ -70,12 +70,14 @@ fn gzip_encoded(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
 /// The body of an array endpoint (/loss, /gradient): JSON, or a safetensors file (API.md
 /// "Binary bodies"). Size limit and gzip as for JSON; any other type → 415.
 pub enum ArrayBody {
+    /// `application/json` (or `application/*+json`), gzip already decoded.
     Json(Bytes),
     /// Kept as the frames it arrived in, so decoding can free each once read.
     Safetensors(Frames),
 }
 
 impl ArrayBody {
+    /// The body's size in bytes.
     pub fn len(&self) -> usize {
         match self {
             ArrayBody::Json(b) => b.len(),
@@ -83,6 +85,7 @@ impl ArrayBody {
         }
     }
 
+    /// Whether the body is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

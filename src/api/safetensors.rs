@@ -73,7 +73,9 @@ impl utoipa::ToSchema for SafetensorsFile {
 /// `application/x-safetensors`, a safetensors file. Errors are problem+json either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
+    /// `application/json` (the default).
     Json,
+    /// `application/x-safetensors`: arrays as F64 tensors, the rest as metadata.
     Safetensors,
 }
 
@@ -178,6 +180,7 @@ pub struct Frames {
 }
 
 impl Frames {
+    /// The frames of a body, in order.
     pub fn new(parts: Vec<Bytes>) -> Self {
         let len = parts.iter().map(Bytes::len).sum();
         Frames {
@@ -191,6 +194,7 @@ impl Frames {
         self.len
     }
 
+    /// Whether every byte has been read.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -308,7 +312,9 @@ fn read_header(frames: &mut Frames) -> Result<Metadata, ApiError> {
 /// names accepted); `put` stores a decoded tensor in its field, after the rest of the
 /// request was parsed from `__metadata__.request` with an empty placeholder there.
 pub trait TensorFields: DeserializeOwned {
+    /// The tensor names this request takes (its array fields).
     const TENSORS: &'static [&'static str];
+    /// Stores a decoded tensor in its field (`name` is one of `TENSORS`).
     fn put(&mut self, name: &str, array: Array) -> Result<(), ComputeError>;
 }
 

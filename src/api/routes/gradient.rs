@@ -37,9 +37,12 @@ pub struct GradientMeta {
     /// The reduced loss (`mean`, `sum`); under `none` the terms are the `loss` tensor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
+    /// The number of terms.
     pub count: usize,
+    /// The central-difference check, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckOut>,
+    /// Present exactly when a numerical guard acted; says which.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard: Option<String>,
 }

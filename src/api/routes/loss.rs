@@ -31,12 +31,16 @@ impl TensorFields for LossRequest {
 /// (`gradient`, and `loss` under `none`) are its tensors.
 #[derive(Serialize)]
 pub struct LossMeta {
+    /// The loss kind.
     pub kind: &'static str,
+    /// `mean` | `sum` | `none`.
     pub reduction: &'static str,
+    /// The number of terms.
     pub count: usize,
     /// The reduced loss (`mean`, `sum`); under `none` the terms are the `loss` tensor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<f64>,
+    /// Present exactly when a numerical guard acted; says which.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guard: Option<String>,
 }
