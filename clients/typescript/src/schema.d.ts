@@ -166,14 +166,22 @@ export interface components {
          * @enum {string}
          */
         Activation: "identity" | "sigmoid" | "tanh" | "relu" | "leaky_relu" | "softplus" | "softmax";
+        /** @description An activation's catalogue entry. */
         ActivationOut: {
+            /** @description a = act(z). */
             formula: string;
+            /** @description The name (the `activation` of /gradient and /train). */
             name: string;
+            /** @description Its parameters (`activation_params`). */
             params: components["schemas"]["ParamOut"][];
         };
+        /** @description What losslab knows: every loss kind, activation and optimizer. */
         Catalogue: {
+            /** @description The activations. */
             activations: components["schemas"]["ActivationOut"][];
+            /** @description The loss kinds. */
             losses: components["schemas"]["LossInfoOut"][];
+            /** @description The optimizers. */
             optimizers: components["schemas"]["OptimizerOut"][];
         };
         /** @description The result of a central-difference gradient check. */
@@ -183,9 +191,15 @@ export interface components {
              * @description Relative step: h = epsilon · max(1, |x|).
              */
             epsilon: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description max |num − ana| over the elements.
+             */
             max_abs_error: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description max |num − ana| / max(|num|, |ana|, 1e−8) over the elements.
+             */
             max_rel_error: number;
             /** @description relative_difference ≤ 1e−7. */
             passed: boolean;
@@ -202,7 +216,10 @@ export interface components {
              * @example /targets/3
              */
             field: string;
-            /** @example probabilities must lie in [0, 1]; got 1.5 */
+            /**
+             * @description What is wrong there.
+             * @example probabilities must lie in [0, 1]; got 1.5
+             */
             message: string;
         };
         /**
@@ -223,26 +240,35 @@ export interface components {
          */
         GradientRequest: {
             activation?: null | components["schemas"]["Activation"];
+            /** @description Parameters of the activation. */
             activation_params?: components["schemas"]["Params"];
             /** @description Central-difference check of d_logits (if logits were given) else d_predictions. */
             check?: boolean;
             logits?: null | components["schemas"]["NumberArray"];
+            /** @description The loss kind. */
             loss: components["schemas"]["LossKind"];
+            /** @description Parameters of the kind. */
             params?: components["schemas"]["Params"];
             predictions?: null | components["schemas"]["NumberArray"];
+            /** @description `mean` (default) | `sum` | `none`. */
             reduction?: components["schemas"]["ReductionDto"];
+            /** @description The targets y. */
             targets: components["schemas"]["NumberArray"];
+            /** @description One non-negative weight per row (per element for a flat elementwise input). */
             weights?: number[] | null;
         };
         /** @description Loss, gradients, and the check when asked for. */
         GradientResponse: {
             activations?: null | components["schemas"]["NumberArray"];
             check?: null | components["schemas"]["CheckOut"];
+            /** @description The number of terms. */
             count: number;
             d_logits?: null | components["schemas"]["NumberArray"];
             /** @description dL/da. */
             d_predictions: components["schemas"]["NumberArray"];
+            /** @description Present exactly when a numerical guard acted; says which. */
             guard?: string | null;
+            /** @description The reduced loss, or the terms (`none`). */
             loss: components["schemas"]["LossValue"];
         };
         /** @description Initial parameters (default zeros); a number broadcasts. */
@@ -260,8 +286,12 @@ export interface components {
             from_logits: boolean;
             /** @description The numerical guards that can act. */
             guards: string[];
-            /** @example huber */
+            /**
+             * @description The kind's name (the path of POST /loss/{kind}).
+             * @example huber
+             */
             kind: string;
+            /** @description Its parameters. */
             params: components["schemas"]["ParamOut"][];
             /** @description `element` or `row`: one term per element or one per row. */
             per: string;
@@ -317,10 +347,17 @@ export interface components {
             gradient?: null | components["schemas"]["NumberArray"];
             /** @description Present exactly when a numerical guard acted; says which. */
             guard?: string | null;
-            /** @example mse */
+            /**
+             * @description The loss kind.
+             * @example mse
+             */
             kind: string;
+            /** @description The reduced loss, or the terms (`none`). */
             loss: components["schemas"]["LossValue"];
-            /** @example mean */
+            /**
+             * @description The reduction applied.
+             * @example mean
+             */
             reduction: string;
         };
         /** @description The reduced loss (mean, sum), or the terms (none): elementwise kinds shaped like predictions, per-row kinds a flat array of length m. */
@@ -339,22 +376,30 @@ export interface components {
             kind: "sgd" | "momentum" | "nesterov" | "adagrad" | "rmsprop" | "adam";
             momentum?: number;
         };
+        /** @description An optimizer's catalogue entry. */
         OptimizerOut: {
+            /** @description The kind (the `optimizer` of /train). */
             kind: string;
+            /** @description Its settings (the fields of an optimizer object). */
             params: components["schemas"]["ParamOut"][];
         };
         /** @description A parameter: default, range and meaning. */
         ParamOut: {
             /** @description The default (a number or a boolean), or null when absent means "off". */
             default?: unknown;
+            /** @description What the parameter does, with its range. */
             description: string;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Upper end of the range (null: none); whether it is included is in the description.
+             */
             max?: number | null;
             /**
              * Format: double
              * @description Lower end of the range (null: none); whether it is included is in the description.
              */
             min?: number | null;
+            /** @description The parameter's name in `params`. */
             name: string;
         };
         /** @description Parameters of the kind (see GET /losses for names, defaults and ranges); unknown names are a 422. */
@@ -363,17 +408,28 @@ export interface components {
         };
         /** @description An RFC 9457 problem. `errors` is always present (possibly empty). */
         Problem: {
-            /** @example /targets/3: probabilities must lie in [0, 1]; got 1.5 */
+            /**
+             * @description The problem in words (the first field error, when there is one).
+             * @example /targets/3: probabilities must lie in [0, 1]; got 1.5
+             */
             detail: string;
+            /** @description Every offending field. */
             errors: components["schemas"]["FieldError"][];
             /**
              * Format: u-int16
+             * @description The HTTP status code.
              * @example 422
              */
             status: number;
-            /** @example Unprocessable Entity */
+            /**
+             * @description The HTTP reason phrase of the status.
+             * @example Unprocessable Entity
+             */
             title: string;
-            /** @example https://losslab.dev/problems/invalid-input */
+            /**
+             * @description A URI naming the kind of problem.
+             * @example https://losslab.dev/problems/invalid-input
+             */
             type: string;
         };
         /**
@@ -383,8 +439,12 @@ export interface components {
         ReductionDto: "mean" | "sum" | "none";
         /** @description A safetensors file (https://huggingface.co/docs/safetensors): tensors named after the body's arrays (requests: predictions, targets, weights, logits; F64 or F32, class-index targets also I64/I32; shape [n] or [m, k]); `__metadata__.request` holds the JSON text of the other fields (other metadata keys are ignored). Answers: every array of the JSON answer as an F64 tensor of its shape, `__metadata__.response` the JSON text of the rest. */
         SafetensorsFile: string;
+        /** @description A liveness or readiness answer. */
         Status: {
-            /** @example ok */
+            /**
+             * @description `ok` (alive) or `ready`.
+             * @example ok
+             */
             status: string;
         };
         /** @description Stop rules, checked on every state with a strict `<`. */
@@ -399,24 +459,40 @@ export interface components {
              * @description L2 norm of the gradient over the trainable parameters.
              */
             gradient_norm_below?: number | null;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Stop when the loss is below this.
+             */
             loss_below?: number | null;
         };
         /** @description One trace row: state i before update i + 1, with the whole-set gradient. */
         TraceRow: {
+            /** @description b at state i: a number (flat targets) or one per output. */
             bias: unknown;
+            /** @description dL/db at state i: a number (flat targets) or one per output. */
             gradient_bias: unknown;
+            /** @description dL/dW at state i. */
             gradient_weights: components["schemas"]["NumberArray"];
-            /** Format: u-int64 */
+            /**
+             * Format: u-int64
+             * @description The state's index (0: the initial state).
+             */
             iteration: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The loss of state i on the whole training set.
+             */
             loss: number;
+            /** @description W at state i. */
             weights: components["schemas"]["NumberArray"];
         };
         /** @description A ready-made training request. */
         TrainExample: {
+            /** @description What the run shows. */
             description: string;
+            /** @description A short name. */
             name: string;
+            /** @description The /train body. */
             request: components["schemas"]["TrainRequest"];
         };
         /**
@@ -446,12 +522,14 @@ export interface components {
          */
         TrainRequest: {
             activation?: null | components["schemas"]["Activation"];
+            /** @description Parameters of the activation. */
             activation_params?: components["schemas"]["Params"];
             /**
              * Format: u-int64
              * @description 1 ≤ bs ≤ m (default m: full batch).
              */
             batch_size?: number | null;
+            /** @description Initial weights and bias. */
             init?: components["schemas"]["InitDto"];
             /** @description number[] (m samples, one feature) | number[][] (m × n). */
             inputs: components["schemas"]["NumberArray"];
@@ -460,16 +538,22 @@ export interface components {
              * @description > 0.
              */
             learning_rate: number;
+            /** @description The loss kind. */
             loss: components["schemas"]["LossKind"];
-            /** Format: u-int64 */
+            /**
+             * Format: u-int64
+             * @description At most this many updates (state i is the parameters after i updates).
+             */
             max_iterations: number;
             optimizer?: null | components["schemas"]["Optimizer"];
+            /** @description Parameters of the loss kind. */
             params?: components["schemas"]["Params"];
             /**
              * Format: u-int64
              * @description Seeded reproducible shuffle each epoch (SplitMix64 + Fisher–Yates).
              */
             seed?: number | null;
+            /** @description Stop rules (none: run to max_iterations). */
             stop?: components["schemas"]["StopDto"];
             /** @description number[] (m) | number[][] (m × k) | class indices (cross_entropy, nll). */
             targets: components["schemas"]["NumberArray"];
@@ -483,7 +567,9 @@ export interface components {
         };
         /** @description The documented shape of a /train response. */
         TrainResponse: {
+            /** @description Whether a stop rule was met. */
             converged: boolean;
+            /** @description The final state. */
             final: components["schemas"]["TrainState"];
             /**
              * Format: u-int64
@@ -492,19 +578,32 @@ export interface components {
             iterations: number;
             /** @description loss_below | abs_error_below | gradient_norm_below | max_iterations | diverged */
             stop_reason: string;
+            /** @description The trace rows (not in the NDJSON stream's summary line: the rows came before it). */
             trace: components["schemas"]["TraceRow"][];
         };
         /** @description A state: parameters and loss. */
         TrainState: {
+            /** @description b: a number (flat targets) or one per output. */
             bias: unknown;
-            /** Format: u-int64 */
+            /**
+             * Format: u-int64
+             * @description The state's index.
+             */
             iteration: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The loss on the whole training set.
+             */
             loss: number;
+            /** @description W. */
             weights: components["schemas"]["NumberArray"];
         };
+        /** @description The service version. */
         VersionOut: {
-            /** @example 0.1.0 */
+            /**
+             * @description The version, as in the `losslab-version` header.
+             * @example 0.1.0
+             */
             version: string;
         };
     };
