@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
+use super::safetensors::{Frames, SAFETENSORS, TensorFields, is_safetensors, parse_safetensors};
 use super::state::AppState;
 use super::wire::MapOnly;
 use crate::compute::LossKind;
@@ -19,43 +20,151 @@ impl FromRequest<AppState> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
-        let is_json = mime.eq_ignore_ascii_case(b"application/json")
-            || (mime.len() >= 17
-                && mime[..12].eq_ignore_ascii_case(b"application/")
-                && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json"));
-        if !is_json {
+        let ct = content_type(req.headers());
+        if !is_json(ct) {
             return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
                 "the request has no Content-Type; send application/json".into()
             } else {
                 format!("Content-Type {ct:?} is not supported; send application/json")
             }));
         }
-        let gzip = match req
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("identity") => false,
-            Some("gzip") | Some("x-gzip") => true,
-            Some(other) => {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "Content-Encoding {other:?} is not supported; send gzip or identity"
-                )));
-            }
-        };
-        let limit = state.config.max_body_bytes;
+        let gzip = gzip_encoded(req.headers())?;
         let within = std::time::Duration::from_secs(state.config.body_timeout_secs);
-        read_body(req.into_body(), gzip, limit, within)
+        read_body(req.into_body(), gzip, state.config.max_body_bytes, within)
             .await
             .map(JsonBytes)
     }
+}
+
+/// The `Content-Type` header ("" when absent or not text).
+fn content_type(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `application/json` or `application/*+json` (parameters ignored).
+fn is_json(ct: &str) -> bool {
+    let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+    mime.eq_ignore_ascii_case(b"application/json")
+        || (mime.len() >= 17
+            && mime[..12].eq_ignore_ascii_case(b"application/")
+            && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
+/// Whether the body is gzip-encoded (`Content-Encoding: gzip`); other encodings → 415.
+fn gzip_encoded(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("identity") => Ok(false),
+        Some("gzip") | Some("x-gzip") => Ok(true),
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding {other:?} is not supported; send gzip or identity"
+        ))),
+    }
+}
+
+/// The body of an array endpoint (/loss, /gradient): JSON, or a safetensors file (API.md
+/// "Binary bodies"). Size limit and gzip as for JSON; any other type → 415.
+pub enum ArrayBody {
+    /// `application/json` (or `application/*+json`), gzip already decoded.
+    Json(Bytes),
+    /// Kept as the frames it arrived in, so decoding can free each once read.
+    Safetensors(Frames),
+}
+
+impl ArrayBody {
+    /// The body's size in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            ArrayBody::Json(b) => b.len(),
+            ArrayBody::Safetensors(f) => f.len(),
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parses the body into the request DTO — the same DTO either way, so the same
+    /// validation follows. The body is dropped once parsed.
+    pub fn parse<T: TensorFields>(self) -> Result<T, ApiError> {
+        match self {
+            ArrayBody::Json(b) => parse_json(&b),
+            ArrayBody::Safetensors(f) => parse_safetensors(f),
+        }
+    }
+}
+
+impl FromRequest<AppState> for ArrayBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let ct = content_type(req.headers());
+        let safetensors = is_safetensors(ct);
+        if !safetensors && !is_json(ct) {
+            return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
+                format!("the request has no Content-Type; send application/json or {SAFETENSORS}")
+            } else {
+                format!(
+                    "Content-Type {ct:?} is not supported; send application/json or {SAFETENSORS}"
+                )
+            }));
+        }
+        let gzip = gzip_encoded(req.headers())?;
+        let limit = state.config.max_body_bytes;
+        let within = std::time::Duration::from_secs(state.config.body_timeout_secs);
+        Ok(match (safetensors, gzip) {
+            (false, _) => ArrayBody::Json(read_body(req.into_body(), gzip, limit, within).await?),
+            (true, true) => ArrayBody::Safetensors(Frames::new(vec![
+                read_body(req.into_body(), true, limit, within).await?,
+            ])),
+            (true, false) => {
+                ArrayBody::Safetensors(read_frames(req.into_body(), limit, within).await?)
+            }
+        })
+    }
+}
+
+/// Reads the whole body as the frames it arrives in, at most `limit` bytes (413 past
+/// it), without copying them into one buffer: a binary body is decoded frame by frame and
+/// each frame freed once read (safetensors.rs), so the body and its decoded arrays are
+/// never both held in full. The whole body must arrive `within` the body timeout (408),
+/// as for [`read_body`].
+async fn read_frames(
+    mut body: axum::body::Body,
+    limit: usize,
+    within: std::time::Duration,
+) -> Result<Frames, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || ApiError::TooLarge(limit as u64);
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let (mut parts, mut len) = (Vec::new(), 0);
+    let receive = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::Malformed(format!("the body could not be read: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                len += data.len();
+                if len > limit {
+                    return Err(too_large());
+                }
+                parts.push(data);
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(within, receive)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(within.as_secs()))??;
+    Ok(Frames::new(parts))
 }
 
 /// Reads the whole body into one buffer, at most `limit` bytes (413 past it), and

@@ -18,6 +18,7 @@ pub mod ndjson;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod safetensors;
 pub mod serve;
 #[allow(missing_docs)]
 pub mod state;

@@ -47,6 +47,9 @@ pub struct Problem {
 pub enum ApiError {
     /// The body is not JSON, or a number is outside the f64 range (400).
     Malformed(String),
+    /// The body is not a valid safetensors file, or its `__metadata__.request` is not the
+    /// JSON text of an object (400; API.md "Binary bodies").
+    MalformedSafetensors(String),
     /// Unknown path, or unknown kind in the path (404).
     NotFound(String),
     /// Wrong method (405); the `Allow` header is kept by the caller.
@@ -92,7 +95,7 @@ impl ApiError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Malformed(_) | ApiError::MalformedSafetensors(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -113,6 +116,7 @@ impl ApiError {
     fn type_slug(&self) -> &'static str {
         match self {
             ApiError::Malformed(_) => "malformed-json",
+            ApiError::MalformedSafetensors(_) => "malformed-safetensors",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::TooLarge(_) => "body-too-large",
@@ -135,9 +139,10 @@ impl ApiError {
         let status = self.status();
         let (detail, errors) = match self {
             ApiError::Malformed(m) => (format!("the body is not valid JSON: {m}"), vec![]),
-            ApiError::NotFound(m) | ApiError::Unavailable(m) | ApiError::Other(_, m) => {
-                (m.clone(), vec![])
-            }
+            ApiError::NotFound(m)
+            | ApiError::Unavailable(m)
+            | ApiError::MalformedSafetensors(m)
+            | ApiError::Other(_, m) => (m.clone(), vec![]),
             ApiError::MethodNotAllowed => (
                 "this method is not allowed on this path; see the Allow header".into(),
                 vec![],

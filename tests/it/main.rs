@@ -2,6 +2,7 @@
 //! compute core against committed reference fixtures, properties, and purity.
 #![allow(clippy::unwrap_used)]
 
+mod binary_api;
 mod compute_purity;
 mod errors;
 mod fuzz_property;
