@@ -14,6 +14,7 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod wire;
+pub mod wire_grade;
 
 pub use app::app;
 pub use config::Config;

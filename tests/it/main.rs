@@ -4,6 +4,7 @@
 
 mod compute_purity;
 mod errors;
+mod grade_api;
 mod gradient_api;
 mod loss_api;
 mod losses_reference;

@@ -178,7 +178,7 @@ impl Serialize for BiasOut<'_> {
 }
 
 #[derive(Serialize)]
-struct RowOut<'a> {
+pub(crate) struct RowOut<'a> {
     iteration: u64,
     loss: f64,
     weights: ArrayOut<'a>,
@@ -187,7 +187,7 @@ struct RowOut<'a> {
     gradient_bias: BiasOut<'a>,
 }
 
-fn row_out(r: &TraceRow) -> RowOut<'_> {
+pub(crate) fn row_out(r: &TraceRow) -> RowOut<'_> {
     RowOut {
         iteration: r.iteration,
         loss: r.loss,
