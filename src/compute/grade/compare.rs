@@ -229,11 +229,18 @@ pub(crate) fn numbers(
 ) -> Check {
     let n = exp.dims.len();
     let Some(items) = elements(got, exp.dims) else {
+        let message = match (exp.dims, got) {
+            // API.md's own words: "expected 4 numbers, got 3"
+            (Dims::Flat(_), Value::Array(xs)) if xs.iter().all(|x| x.as_number().is_some()) => {
+                format!("expected {}, got {}", exp.dims.describe(), xs.len())
+            }
+            _ => format!("expected {}, got {}", exp.dims.describe(), got.describe()),
+        };
         return fail_whole(
             at,
             got,
             n,
-            format!("expected {}, got {}", exp.dims.describe(), got.describe()),
+            message,
             Some(shown(exp)),
             reveal,
         );
