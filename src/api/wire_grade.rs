@@ -394,12 +394,15 @@ impl Context<'_> {
                     .as_ref()
                     .and_then(|h| h.id.as_ref())
                     .and_then(|v| v.as_str().map(str::to_string));
-                let points = head
-                    .as_ref()
-                    .and_then(|h| h.points.as_ref())
-                    .and_then(serde_json::Value::as_f64)
-                    .filter(|p| *p >= 0.0);
-                (id, points.unwrap_or(1.0), Err(p))
+                // an item that is not an object, or whose points are invalid, is worth 0
+                let points = match &head {
+                    None => 0.0,
+                    Some(ItemHead { points: None, .. }) => 1.0,
+                    Some(ItemHead { points: Some(v), .. }) => {
+                        v.as_f64().filter(|p| *p >= 0.0).unwrap_or(0.0)
+                    }
+                };
+                (id, points, Err(p))
             }
         };
         Ok(ItemOutcome {
