@@ -19,10 +19,11 @@ use crate::api::extract::{parse_json, parse_json_exact};
 use crate::api::problem::{ApiError, FieldError, Problem};
 use crate::api::routes::loss::LossRequest;
 use crate::api::routes::to_json;
+use crate::api::routes::train::{TrainRequest, to_spec};
 use crate::api::state::compute_error;
 use crate::compute::grade::{
     Check, Diagnosis, Dims, Grader, ItemReport, ItemSpec, LossTask, Mismatch, Reveal, Shown,
-    Task, TaskId, TaskType, Tolerance, Value, parse_answer, score,
+    Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
 };
 use crate::compute::{Cancel, ComputeError, ErrorKind, LossKind};
 
@@ -481,7 +482,6 @@ impl Context<'_> {
 /// A task body read by its endpoint's own DTO (errors as the endpoint answers them,
 /// pointers from the body).
 fn parse_task(ttype: TaskType, body: &[u8], limits: &GradeLimits) -> Result<Task, Fail> {
-    let _ = limits;
     match ttype {
         TaskType::Loss => {
             let dto: LossTaskDto = parse_json(body)?;
@@ -518,7 +518,16 @@ fn parse_task(ttype: TaskType, body: &[u8], limits: &GradeLimits) -> Result<Task
                 weights: r.weights,
             }))
         }
-        TaskType::Gradient | TaskType::Train => Err(Fail::from(ApiError::invalid(
+        TaskType::Train => {
+            let req: TrainRequest = parse_json(body)?;
+            let spec = to_spec(req).map_err(|e| Fail::from(ApiError::from(e)))?;
+            Ok(Task::Train(Box::new(TrainTask {
+                spec,
+                limits: limits.train,
+                reversed: false,
+            })))
+        }
+        TaskType::Gradient => Err(Fail::from(ApiError::invalid(
             "",
             "not yet gradable",
         ))),

@@ -409,3 +409,172 @@ async fn a_class_shares_each_task_and_ids_default_to_the_index() {
     assert_eq!(v["items"][7]["id"], "7");
     assert_eq!(mistakes(&v["items"][199]), ["half_factor"]);
 }
+
+// ---------------------------------------------------------------------------------
+// training runs
+
+use crate::support::textbook_neuron;
+
+async fn train(app: &TestApp, body: Value) -> Value {
+    let r = app.post_train(body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// A student's own loop for the neuron (½(a − y)², a = σ(w·1)), with the update's sign
+/// as they wrote it: `+1.0` is the ascent mistake.
+fn students_loop(sign: f64, states: usize) -> Vec<Value> {
+    let mut w = 9f64.ln();
+    let mut rows = Vec::new();
+    for i in 0..states {
+        let a = sigmoid(w);
+        let loss = 0.5 * (a - 0.5) * (a - 0.5);
+        let grad = (a - 0.5) * a * (1.0 - a);
+        rows.push(json!({"iteration": i, "loss": loss, "weights": [w]}));
+        w += sign * 0.2 * grad;
+    }
+    rows
+}
+
+#[tokio::test]
+async fn the_textbook_neuron_287_passes_143_is_bias_trained_288_off_by_one() {
+    let app = TestApp::new();
+    let with_bias = {
+        let mut b = textbook_neuron();
+        b["use_bias"] = json!(true);
+        train(&app, b).await
+    };
+    assert_eq!(with_bias["iterations"], 143);
+    let task = json!({"train": textbook_neuron()});
+    let v = grade(
+        &app,
+        json!({"items": [
+            {"task": task, "answer": {"iterations": 287, "converged": true, "stop_reason": "loss_below"}},
+            {"task": task, "answer": {"iterations": with_bias["iterations"],
+                                      "final": {"weights": with_bias["final"]["weights"]}}},
+            {"task": task, "answer": {"iterations": 288}},
+            {"task": task, "answer": {"iterations": 287, "stop_reason": "max_iterations", "converged": "yes"}, "partial": true}
+        ]}),
+    )
+    .await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items[0]["status"], "passed", "{}", items[0]);
+    assert_eq!(mistakes(&items[1]), ["bias_trained", "bias_trained"]);
+    assert_eq!(mistakes(&items[2]), ["off_by_one"]);
+    // stop_reason and converged get no diagnosis; one check of three passed
+    assert!(mistakes(&items[3]).is_empty());
+    let by_field = |item: &Value, f: &str| -> Value {
+        item["checks"].as_array().unwrap().iter().find(|c| c["field"] == f).unwrap().clone()
+    };
+    assert_eq!(by_field(&items[3], "/converged")["message"], "expected true or false, got a string");
+    assert_eq!(by_field(&items[3], "/stop_reason")["message"], "differs from the reference");
+    assert!((items[3]["score"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-15);
+}
+
+#[tokio::test]
+async fn a_trace_climbing_the_loss_diverges_at_iteration_1_as_gradient_ascent() {
+    let app = TestApp::new();
+    let mut body = textbook_neuron();
+    body["max_iterations"] = json!(3);
+    let right = students_loop(-1.0, 4);
+    let up = students_loop(1.0, 4);
+    let v = grade(
+        &app,
+        json!({"reveal": "expected", "items": [
+            {"task": {"train": body}, "answer": {"trace": right}},
+            {"task": {"train": body}, "answer": {"trace": up}, "partial": true, "points": 4}
+        ]}),
+    )
+    .await;
+    assert_eq!(v["items"][0]["status"], "passed", "{}", v["items"][0]);
+    let item = &v["items"][1];
+    let c = &item["checks"][0];
+    assert_eq!(c["passed"], false);
+    assert_eq!(c["mismatches"], 3);
+    assert_eq!(c["first_mismatch"]["iteration"], 1);
+    assert_eq!(c["first_mismatch"]["at"], "/trace/1/loss");
+    assert!(c["first_mismatch"]["expected"].is_number());
+    assert_eq!(c["expected"].as_array().unwrap().len(), 4);
+    assert_eq!(mistakes(item), ["gradient_ascent"]);
+    // rows before the divergence over rows claimed: 1/4 of 4 points
+    assert_eq!(item["score"], 1.0);
+}
+
+#[tokio::test]
+async fn trace_rows_at_state_0_in_the_middle_and_past_the_end() {
+    let app = TestApp::new();
+    let mut body = textbook_neuron();
+    body["trace_every"] = json!(0); // the claimed states are traced all the same
+    let rows = students_loop(-1.0, 288);
+    let mut wrong0 = rows[0].clone();
+    wrong0["loss"] = json!(0.16);
+    let mut wrong_mid = rows[150].clone();
+    wrong_mid["weights"] = json!([1.0]);
+    let past = json!({"iteration": 300, "loss": 0.0});
+    let task = json!({"train": body});
+    let v = grade(
+        &app,
+        json!({"items": [
+            {"task": task, "answer": {"trace": [rows[0], rows[100], rows[287]]}},
+            {"task": task, "answer": {"trace": [wrong0, rows[1]]}, "partial": true},
+            {"task": task, "answer": {"trace": [rows[0], rows[100], wrong_mid, rows[200]]}, "partial": true},
+            {"task": task, "answer": {"trace": [rows[0], past]}, "partial": true},
+            {"task": task, "answer": {"trace": [{"loss": 0.08}, "row"]}}
+        ]}),
+    )
+    .await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items[0]["status"], "passed", "{}", items[0]);
+    let first = |i: usize| items[i]["checks"][0]["first_mismatch"]["at"].clone();
+    assert_eq!(first(1), "/trace/0/loss");
+    assert_eq!(items[1]["score"], 0.0);
+    assert_eq!(first(2), "/trace/2/weights/0");
+    assert_eq!(items[2]["checks"][0]["first_mismatch"]["iteration"], 150);
+    assert_eq!(items[2]["score"], 0.5);
+    assert_eq!(first(3), "/trace/1/iteration");
+    assert!(items[3]["checks"][0]["message"].as_str().unwrap().contains("no such state"));
+    assert_eq!(items[3]["score"], 0.5);
+    assert_eq!(first(4), "/trace/0/iteration");
+    assert_eq!(items[4]["checks"][0]["mismatches"], 2);
+}
+
+#[tokio::test]
+async fn train_task_errors_point_into_the_task() {
+    let app = TestApp::new();
+    let mut bad_lr = textbook_neuron();
+    bad_lr["learning_rate"] = json!(-0.2);
+    let mut bad_act = textbook_neuron();
+    bad_act["loss"] = json!("bce");
+    bad_act["activation"] = json!("tanh");
+    let v = grade(
+        &app,
+        json!({"items": [
+            {"task": {"train": bad_lr}, "answer": {"iterations": 287}},
+            {"task": {"train": bad_act}, "answer": {"iterations": 287}},
+            {"task": {"train": textbook_neuron()}, "answer": {"final": {"weight": [1]}}},
+            {"task": {"train": textbook_neuron()}, "answer": {"trace": [{"iteration": 0, "los": 1}]}},
+            {"task": {"train": textbook_neuron()}, "answer": {"loss": 0.001}}
+        ]}),
+    )
+    .await;
+    let fields: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["problem"]["errors"][0]["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "/items/0/task/train/learning_rate",
+            "/items/1/task/train/activation",
+            "/items/2/answer/final/weight",
+            "/items/3/answer/trace/0/los",
+            "/items/4/answer/loss"
+        ]
+    );
+}

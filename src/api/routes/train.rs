@@ -309,7 +309,7 @@ fn parse_and_prepare(body: &[u8], state: &AppState) -> Result<Prepared, ApiError
         .map_err(|e| compute_error(e, state.config.timeout_secs))
 }
 
-fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
+pub(crate) fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
     let activation = Activation::parse(
         req.activation.as_ref().map_or("identity", |a| a.0.as_str()),
         &req.activation_params.0,
