@@ -578,3 +578,19 @@ async fn train_task_errors_point_into_the_task() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_specs_examples_are_what_the_service_answers() {
+    let app = TestApp::new();
+    let spec = app.get("/openapi.json").await.json();
+    let op = &spec["paths"]["/grade"]["post"];
+    let requests = op["requestBody"]["content"]["application/json"]["examples"]
+        .as_object()
+        .unwrap();
+    let responses = &op["responses"]["200"]["content"]["application/json"]["examples"];
+    assert_eq!(requests.len(), 4);
+    for name in ["passing", "half_factor", "trace_diverges", "gradescope"] {
+        let got = grade(&app, requests[name]["value"].clone()).await;
+        assert_eq!(got, responses[name]["value"], "example {name}");
+    }
+}

@@ -84,9 +84,19 @@ fn join(items: &[String]) -> String {
     }
 }
 
+/// A number as a student reads it: plain, or in exponent form when very small or large
+/// (always the shortest text that reads back to the same f64).
+fn number(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e15) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 fn value_text(v: &Value) -> String {
     match v {
-        Value::Number(x) => format!("{x}"),
+        Value::Number(x) => number(*x),
         Value::Text(s) => format!("{s:?}"),
         Value::Bool(b) => format!("{b}"),
         Value::Null => "null".into(),
@@ -96,7 +106,7 @@ fn value_text(v: &Value) -> String {
 
 fn shown_text(s: &Shown) -> Option<String> {
     match s {
-        Shown::Numbers { data, .. } if data.len() == 1 => Some(format!("{}", data[0])),
+        Shown::Numbers { data, .. } if data.len() == 1 => Some(number(data[0])),
         Shown::Count(n) => Some(format!("{n}")),
         Shown::Text(t) => Some(format!("{t:?}")),
         Shown::Flag(b) => Some(format!("{b}")),
@@ -118,7 +128,7 @@ fn mismatch_text(check: &Check, m: &Mismatch, reveal: Reveal) -> String {
             s.push_str(&format!(", expected {e}"));
         }
         if let Some(a) = m.allowed {
-            s.push_str(&format!(", allowed error {a}"));
+            s.push_str(&format!(", allowed error {}", number(a)));
         }
     }
     s.push(')');
