@@ -80,7 +80,12 @@ pub struct Config {
     )]
     pub timeout_secs: u64,
     /// Most items in one POST /grade request → 422 at `/items`.
-    #[arg(long, env = "LOSSLAB_MAX_GRADE_ITEMS", default_value_t = 10_000, global = true)]
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_GRADE_ITEMS",
+        default_value_t = 10_000,
+        global = true
+    )]
     pub max_grade_items: usize,
     /// Heavy computations at once (default: the number of cores).
     #[arg(long, env = "LOSSLAB_MAX_CONCURRENCY", global = true)]

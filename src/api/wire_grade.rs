@@ -17,13 +17,14 @@ use utoipa::ToSchema;
 
 use crate::api::extract::{parse_json, parse_json_exact};
 use crate::api::problem::{ApiError, FieldError, Problem};
-use crate::api::routes::loss::LossRequest;
 use crate::api::routes::to_json;
-use crate::api::routes::train::{TrainRequest, to_spec};
 use crate::api::state::compute_error;
+use crate::api::wire::gradient::GradientRequest;
+use crate::api::wire::loss::LossRequest;
+use crate::api::wire::train::{TraceRowOut, TrainRequest};
 use crate::compute::grade::{
-    Check, Diagnosis, Dims, Grader, ItemReport, ItemSpec, LossTask, Mismatch, Reveal, Shown,
-    Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
+    Check, Diagnosis, Dims, Grader, GradientTask, ItemReport, ItemSpec, LossTask, Mismatch, Reveal,
+    Shown, Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
 };
 use crate::compute::{Cancel, ComputeError, ErrorKind, LossKind};
 
@@ -139,12 +140,11 @@ impl<'de> Deserialize<'de> for LossTaskDto {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LossTaskDto, A::Error> {
                 let mut kind = None;
-                let body = LossRequest::deserialize(de::value::MapAccessDeserializer::new(
-                    WithoutKind {
+                let body =
+                    LossRequest::deserialize(de::value::MapAccessDeserializer::new(WithoutKind {
                         map,
                         kind: &mut kind,
-                    },
-                ))?;
+                    }))?;
                 Ok(LossTaskDto { kind, body })
             }
         }
@@ -304,7 +304,9 @@ pub fn grade_request(
     };
     let mut outcomes = Vec::with_capacity(req.items.len());
     for (i, raw) in req.items.iter().enumerate() {
-        cancel.check().map_err(|e| compute_error(e, limits.timeout_secs))?;
+        cancel
+            .check()
+            .map_err(|e| compute_error(e, limits.timeout_secs))?;
         outcomes.push(ctx.item(i, raw, top, cancel)?);
     }
     let scores: Vec<f64> = outcomes
@@ -381,9 +383,7 @@ impl Context<'_> {
             Ok((id, points, spec)) => {
                 let result = match self.grader.grade(&spec, cancel) {
                     Ok(r) => Ok(r),
-                    Err(e) if e.kind == ErrorKind::Invalid => {
-                        Err(ApiError::from(e).problem())
-                    }
+                    Err(e) if e.kind == ErrorKind::Invalid => Err(ApiError::from(e).problem()),
                     Err(e) => return Err(compute_error(e, self.limits.timeout_secs)),
                 };
                 (id, points, result)
@@ -399,9 +399,9 @@ impl Context<'_> {
                 let points = match &head {
                     None => 0.0,
                     Some(ItemHead { points: None, .. }) => 1.0,
-                    Some(ItemHead { points: Some(v), .. }) => {
-                        v.as_f64().filter(|p| *p >= 0.0).unwrap_or(0.0)
-                    }
+                    Some(ItemHead {
+                        points: Some(v), ..
+                    }) => v.as_f64().filter(|p| *p >= 0.0).unwrap_or(0.0),
                 };
                 (id, points, Err(p))
             }
@@ -436,11 +436,8 @@ impl Context<'_> {
             (None, None, Some(b)) => (TaskType::Train, b),
             _ => {
                 return Err(Fail::Item(
-                    ApiError::invalid(
-                        "/task",
-                        "a task holds exactly one of loss, gradient, train",
-                    )
-                    .problem(),
+                    ApiError::invalid("/task", "a task holds exactly one of loss, gradient, train")
+                        .problem(),
                 ));
             }
         };
@@ -520,17 +517,27 @@ fn parse_task(ttype: TaskType, body: &[u8], limits: &GradeLimits) -> Result<Task
         }
         TaskType::Train => {
             let req: TrainRequest = parse_json(body)?;
-            let spec = to_spec(req).map_err(|e| Fail::from(ApiError::from(e)))?;
+            let spec = req.into_spec().map_err(|e| Fail::from(ApiError::from(e)))?;
             Ok(Task::Train(Box::new(TrainTask {
                 spec,
                 limits: limits.train,
                 reversed: false,
             })))
         }
-        TaskType::Gradient => Err(Fail::from(ApiError::invalid(
-            "",
-            "not yet gradable",
-        ))),
+        TaskType::Gradient => {
+            let r: GradientRequest = parse_json(body)?;
+            Ok(Task::Gradient(GradientTask {
+                loss: r.loss.0,
+                params: r.params.0,
+                reduction: r.reduction.into(),
+                weights: r.weights,
+                targets: r.targets.0,
+                predictions: r.predictions.map(|a| a.0),
+                logits: r.logits.map(|z| z.0),
+                activation: r.activation.map(|a| a.0),
+                activation_params: r.activation_params.0,
+            }))
+        }
     }
 }
 
@@ -706,10 +713,9 @@ impl Serialize for ShownOut<'_> {
             Shown::Count(n) => s.serialize_u64(*n),
             Shown::Text(t) => s.serialize_str(t),
             Shown::Flag(b) => s.serialize_bool(*b),
-            Shown::Rows(rows) => s.collect_seq(
-                rows.iter()
-                    .map(|r| r.as_ref().map(crate::api::routes::train::row_out)),
-            ),
+            Shown::Rows(rows) => {
+                s.collect_seq(rows.iter().map(|r| r.as_ref().map(TraceRowOut::new)))
+            }
         }
     }
 }

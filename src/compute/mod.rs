@@ -17,6 +17,7 @@ pub mod chain;
 pub mod check;
 pub mod error;
 pub mod grade;
+pub mod gradient;
 pub mod loss;
 pub mod numeric;
 pub mod params;

@@ -33,7 +33,12 @@ impl Params {
     /// natural log).
     pub fn without(&self, name: &str) -> Params {
         Params {
-            entries: self.entries.iter().filter(|(n, _)| n != name).cloned().collect(),
+            entries: self
+                .entries
+                .iter()
+                .filter(|(n, _)| n != name)
+                .cloned()
+                .collect(),
         }
     }
     /// The same params with `name` set to `value` (POST /grade's variants: another

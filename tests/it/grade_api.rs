@@ -13,7 +13,10 @@ async fn grade(app: &TestApp, body: Value) -> Value {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
     let text = r.text();
-    assert!(!text.contains("NaN") && !text.contains("Infinity"), "{text}");
+    assert!(
+        !text.contains("NaN") && !text.contains("Infinity"),
+        "{text}"
+    );
     r.json()
 }
 
@@ -59,7 +62,14 @@ async fn a_correct_answer_passes_and_the_textbook_half_mse_is_half_factor() {
     )
     .await;
     assert_eq!(v["count"], 2);
-    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64(), v["errors"].as_u64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(
+        (
+            v["passed"].as_u64(),
+            v["failed"].as_u64(),
+            v["errors"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
     assert_eq!(v["score"], 1.0);
     assert_eq!(v["max_score"], 4.0);
     let ok = &v["items"][0];
@@ -82,10 +92,25 @@ async fn each_loss_mistake_is_named_from_the_students_variant() {
     let app = TestApp::new();
     // (the task's extra settings, the student's kind and settings, the expected ids)
     let cases = [
-        (json!({}), "mse", json!({"reduction": "sum"}), "sum_instead_of_mean"),
-        (json!({"reduction": "sum"}), "mse", json!({}), "mean_instead_of_sum"),
+        (
+            json!({}),
+            "mse",
+            json!({"reduction": "sum"}),
+            "sum_instead_of_mean",
+        ),
+        (
+            json!({"reduction": "sum"}),
+            "mse",
+            json!({}),
+            "mean_instead_of_sum",
+        ),
         (json!({}), "mae", json!({}), "abs_instead_of_square"),
-        (json!({"weights": [1.0, 2.0, 0.5]}), "mse", json!({}), "weights_ignored"),
+        (
+            json!({"weights": [1.0, 2.0, 0.5]}),
+            "mse",
+            json!({}),
+            "weights_ignored",
+        ),
     ];
     let mut items = Vec::new();
     for (task_extra, kind, student_extra, _) in &cases {
@@ -98,7 +123,12 @@ async fn each_loss_mistake_is_named_from_the_students_variant() {
     }
     let v = grade(&app, json!({"items": items})).await;
     for (i, (_, _, _, id)) in cases.iter().enumerate() {
-        assert_eq!(mistakes(&v["items"][i]), [*id], "case {i}: {}", v["items"][i]);
+        assert_eq!(
+            mistakes(&v["items"][i]),
+            [*id],
+            "case {i}: {}",
+            v["items"][i]
+        );
     }
 }
 
@@ -125,7 +155,10 @@ async fn tolerance_overrides_and_the_edge() {
         .map(|i| i["status"].as_str().unwrap())
         .collect();
     assert_eq!(status, ["passed", "failed", "passed", "failed"]);
-    assert_eq!(v["items"][1]["checks"][0]["first_mismatch"]["allowed"], 0.625);
+    assert_eq!(
+        v["items"][1]["checks"][0]["first_mismatch"]["allowed"],
+        0.625
+    );
 }
 
 #[tokio::test]
@@ -152,7 +185,10 @@ async fn untrusted_values_fail_their_check_and_partial_counts_elements() {
     assert_eq!(c0["first_mismatch"]["at"], "/gradient/1");
     assert_eq!(c0["first_mismatch"]["got"], Value::Null);
     assert_eq!(items[0]["score"], 1.0); // 3 points × 1/3
-    assert_eq!(items[1]["checks"][0]["message"], "expected 3 numbers, got 2");
+    assert_eq!(
+        items[1]["checks"][0]["message"],
+        "expected 3 numbers, got 2"
+    );
     assert_eq!(items[1]["score"], 0.0);
     assert_eq!(
         items[2]["checks"][0]["message"],
@@ -167,9 +203,17 @@ async fn untrusted_values_fail_their_check_and_partial_counts_elements() {
         .find(|c| c["field"] == "/loss")
         .unwrap();
     assert_eq!(loss_check["message"], "expected a number, got a string");
-    assert_eq!(items[4]["checks"][0]["message"], "expected a number, got an object");
+    assert_eq!(
+        items[4]["checks"][0]["message"],
+        "expected a number, got an object"
+    );
     assert_eq!(items[5]["status"], "failed");
-    assert!(items[5]["checks"][0]["max_abs_error"].as_f64().unwrap().is_finite());
+    assert!(
+        items[5]["checks"][0]["max_abs_error"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
     assert_eq!(v["errors"], 0);
 }
 
@@ -217,8 +261,10 @@ async fn reveal_none_carries_no_number_from_the_answer_or_the_reference() {
         let leaked: Vec<&(&str, f64)> = nums
             .iter()
             .filter(|(k, _)| {
-                !matches!(*k, "score" | "max_score" | "count" | "mismatches" | "passed"
-                    | "failed" | "errors")
+                !matches!(
+                    *k,
+                    "score" | "max_score" | "count" | "mismatches" | "passed" | "failed" | "errors"
+                )
             })
             .collect();
         let in_text: Vec<f64> = secret
@@ -230,7 +276,10 @@ async fn reveal_none_carries_no_number_from_the_answer_or_the_reference() {
             })
             .collect();
         if reveal == "none" {
-            assert!(leaked.is_empty(), "numbers in a reveal-none response: {leaked:?}");
+            assert!(
+                leaked.is_empty(),
+                "numbers in a reveal-none response: {leaked:?}"
+            );
             assert!(in_text.is_empty(), "numbers in its text: {in_text:?}");
             assert_eq!(mistakes(&v["items"][1]), ["half_factor", "half_factor"]);
             assert!(v["items"][0]["checks"][0]["first_mismatch"]["at"].is_string());
@@ -290,7 +339,12 @@ async fn item_errors_point_from_the_request_root_and_the_rest_is_graded() {
         assert_eq!(p["status"], status, "{item}");
         assert_eq!(p["errors"][0]["field"], field, "{item}");
         assert!(p["type"].is_string() && p["title"].is_string() && p["detail"].is_string());
-        assert!(item["feedback"].as_str().unwrap().starts_with("This item could not be graded"));
+        assert!(
+            item["feedback"]
+                .as_str()
+                .unwrap()
+                .starts_with("This item could not be graded")
+        );
     }
     assert_eq!(v["items"][3]["id"], "bce");
     assert_eq!(v["items"][2]["max_score"], 0.0);
@@ -354,8 +408,12 @@ async fn request_level_problems_answer_their_status() {
         .await
         .problem(415);
     // 422: no items, missing items, unknown top-level field, bad reveal / format / tolerance
-    app.post_json("/grade", &json!({"items": []})).await.invalid_at("/items");
-    app.post_json("/grade", &json!({})).await.invalid_at("/items");
+    app.post_json("/grade", &json!({"items": []}))
+        .await
+        .invalid_at("/items");
+    app.post_json("/grade", &json!({}))
+        .await
+        .invalid_at("/items");
     app.post_json("/grade", &json!({"items": [item], "verbose": true}))
         .await
         .invalid_at("/verbose");
@@ -365,9 +423,12 @@ async fn request_level_problems_answer_their_status() {
     app.post_json("/grade", &json!({"items": [item], "format": "csv"}))
         .await
         .invalid_at("/format");
-    app.post_json("/grade", &json!({"items": [item], "tolerance": {"atol": -1}}))
-        .await
-        .invalid_at("/tolerance/atol");
+    app.post_json(
+        "/grade",
+        &json!({"items": [item], "tolerance": {"atol": -1}}),
+    )
+    .await
+    .invalid_at("/tolerance/atol");
     app.post_json("/grade", &json!({"items": {"0": item}}))
         .await
         .invalid_at("/items");
@@ -398,7 +459,11 @@ async fn a_class_shares_each_task_and_ids_default_to_the_index() {
     let half = student(&app, "l2", json!({})).await;
     let items: Vec<Value> = (0..200)
         .map(|i| {
-            let loss = if i % 2 == 0 { json!(1.5) } else { half["loss"].clone() };
+            let loss = if i % 2 == 0 {
+                json!(1.5)
+            } else {
+                half["loss"].clone()
+            };
             json!({"task": {"loss": mse_task()}, "answer": {"loss": loss}})
         })
         .collect();
@@ -468,10 +533,22 @@ async fn the_textbook_neuron_287_passes_143_is_bias_trained_288_off_by_one() {
     // stop_reason and converged get no diagnosis; one check of three passed
     assert!(mistakes(&items[3]).is_empty());
     let by_field = |item: &Value, f: &str| -> Value {
-        item["checks"].as_array().unwrap().iter().find(|c| c["field"] == f).unwrap().clone()
+        item["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == f)
+            .unwrap()
+            .clone()
     };
-    assert_eq!(by_field(&items[3], "/converged")["message"], "expected true or false, got a string");
-    assert_eq!(by_field(&items[3], "/stop_reason")["message"], "differs from the reference");
+    assert_eq!(
+        by_field(&items[3], "/converged")["message"],
+        "expected true or false, got a string"
+    );
+    assert_eq!(
+        by_field(&items[3], "/stop_reason")["message"],
+        "differs from the reference"
+    );
     assert!((items[3]["score"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-15);
 }
 
@@ -536,7 +613,12 @@ async fn trace_rows_at_state_0_in_the_middle_and_past_the_end() {
     assert_eq!(items[2]["checks"][0]["first_mismatch"]["iteration"], 150);
     assert_eq!(items[2]["score"], 0.5);
     assert_eq!(first(3), "/trace/1/iteration");
-    assert!(items[3]["checks"][0]["message"].as_str().unwrap().contains("no such state"));
+    assert!(
+        items[3]["checks"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such state")
+    );
     assert_eq!(items[3]["score"], 0.5);
     assert_eq!(first(4), "/trace/0/iteration");
     assert_eq!(items[4]["checks"][0]["mismatches"], 2);
@@ -593,4 +675,72 @@ async fn the_specs_examples_are_what_the_service_answers() {
         let got = grade(&app, requests[name]["value"].clone()).await;
         assert_eq!(got, responses[name]["value"], "example {name}");
     }
+}
+
+// ---------------------------------------------------------------------------------
+// gradients
+
+#[tokio::test]
+async fn gradient_tasks_name_the_two_gradients_confused() {
+    let app = TestApp::new();
+    let body = json!({"loss": "bce", "logits": [2.0, -1.0, 0.5], "targets": [1.0, 0.0, 1.0],
+                      "activation": "sigmoid"});
+    let r = app.post_gradient(body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let g = r.json();
+    let task = json!({"gradient": body});
+    let v = grade(
+        &app,
+        json!({"items": [
+            {"task": task, "answer": {"loss": g["loss"], "activations": g["activations"],
+                                      "d_predictions": g["d_predictions"], "d_logits": g["d_logits"]}},
+            {"task": task, "answer": {"d_logits": g["d_predictions"]}},
+            {"task": task, "answer": {"d_predictions": g["d_logits"]}},
+            {"task": {"gradient": {"loss": "mse", "predictions": [0.5], "targets": [1.0]}},
+             "answer": {"d_logits": [1.0]}},
+            {"task": {"gradient": {"loss": "mse", "predictions": [0.5], "logits": [0.5], "targets": [1.0]}},
+             "answer": {"loss": 0.25}}
+        ]}),
+    )
+    .await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items[0]["status"], "passed", "{}", items[0]);
+    assert_eq!(items[0]["checks"].as_array().unwrap().len(), 4);
+    assert_eq!(mistakes(&items[1]), ["activation_derivative_missing"]);
+    assert_eq!(mistakes(&items[2]), ["wrt_logits"]);
+    assert_eq!(
+        items[3]["problem"]["errors"][0]["field"],
+        "/items/3/answer/d_logits"
+    );
+    assert_eq!(
+        items[4]["problem"]["errors"][0]["field"],
+        "/items/4/task/gradient/logits"
+    );
+}
+
+#[tokio::test]
+async fn a_gradient_without_the_weights_or_with_y_minus_a() {
+    let app = TestApp::new();
+    let body = json!({"loss": "mse", "predictions": [0.5, 2.0, -1.0], "targets": [1.0, 0.0, -1.5],
+                      "weights": [1.0, 2.0, 0.5]});
+    let mut unweighted = body.clone();
+    unweighted.as_object_mut().unwrap().remove("weights");
+    let g = app.post_gradient(unweighted).await.json();
+    let right = app.post_gradient(body.clone()).await.json();
+    let flipped: Vec<f64> = right["d_predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| -x.as_f64().unwrap())
+        .collect();
+    let v = grade(
+        &app,
+        json!({"items": [
+            {"task": {"gradient": body}, "answer": {"d_predictions": g["d_predictions"]}},
+            {"task": {"gradient": body}, "answer": {"d_predictions": flipped}}
+        ]}),
+    )
+    .await;
+    assert_eq!(mistakes(&v["items"][0]), ["weights_ignored"]);
+    assert_eq!(mistakes(&v["items"][1]), ["sign_flipped"]);
 }

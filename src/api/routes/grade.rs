@@ -12,13 +12,13 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::api::extract::JsonBytes;
 use crate::api::problem::{ApiError, Problem};
-use crate::api::routes::gradient::GradientRequest;
 use crate::api::routes::json_response;
-use crate::api::routes::loss::LossRequest;
-use crate::api::routes::train::TrainRequest;
+use crate::api::routes::train::train_limits;
 use crate::api::state::AppState;
+use crate::api::wire::gradient::GradientRequest;
+use crate::api::wire::loss::LossRequest;
+use crate::api::wire::train::TrainRequest;
 use crate::api::wire_grade::{FormatDto, GradeLimits, RevealDto, ToleranceDto, grade_request};
-use crate::compute::train::TrainLimits;
 
 /// Grade claimed answers (a loss, a gradient, a training run) against losslab's own.
 ///
@@ -83,15 +83,10 @@ pub async fn post_grade(
     State(state): State<AppState>,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let c = &state.config;
     let limits = GradeLimits {
-        max_items: c.max_grade_items,
-        train: TrainLimits {
-            max_iterations: c.max_iterations,
-            max_trace_rows: c.max_trace_rows,
-            max_trace_numbers: c.max_trace_numbers,
-        },
-        timeout_secs: c.timeout_secs,
+        max_items: state.config.max_grade_items,
+        train: train_limits(&state),
+        timeout_secs: state.config.timeout_secs,
     };
     let bytes = state
         .compute(true, move |cancel| grade_request(&body, &limits, cancel))
@@ -164,10 +159,8 @@ impl PartialSchema for LossTask {
 }
 
 fn add_kind(o: &mut Object) {
-    o.properties.insert(
-        "kind".into(),
-        RefOr::Ref(Ref::from_schema_name("LossKind")),
-    );
+    o.properties
+        .insert("kind".into(), RefOr::Ref(Ref::from_schema_name("LossKind")));
     o.required.push("kind".into());
     o.description = Some("A /loss/{kind} body with its kind.".into());
     o.example = None;

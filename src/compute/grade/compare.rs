@@ -51,7 +51,10 @@ impl Dims {
 /// A reference value as shown with `reveal: "expected"`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shown {
-    Numbers { dims: Dims, data: Vec<f64> },
+    Numbers {
+        dims: Dims,
+        data: Vec<f64>,
+    },
     Count(u64),
     Text(&'static str),
     Flag(bool),
@@ -236,14 +239,7 @@ pub(crate) fn numbers(
             }
             _ => format!("expected {}, got {}", exp.dims.describe(), got.describe()),
         };
-        return fail_whole(
-            at,
-            got,
-            n,
-            message,
-            Some(shown(exp)),
-            reveal,
-        );
+        return fail_whole(at, got, n, message, Some(shown(exp)), reveal);
     };
     let mut good = 0usize;
     let mut max_abs: Option<f64> = None;
@@ -295,7 +291,11 @@ pub(crate) fn numbers(
     let pointer = exp.dims.pointer(at, j);
     let message = match allowed {
         Some(_) if exp.dims == Dims::Scalar => "outside the tolerance".to_string(),
-        Some(_) => format!("{} of {} outside the tolerance", n - good, plural(n, "number")),
+        Some(_) => format!(
+            "{} of {} outside the tolerance",
+            n - good,
+            plural(n, "number")
+        ),
         None => format!("{pointer} is {}, not a number", items[j].describe()),
     };
     let first_mismatch = Mismatch {

@@ -41,12 +41,8 @@ pub fn hint(mistake: Mistake) -> &'static str {
         Mistake::WeightsIgnored => {
             "you left out the weights: multiply each term by its weight (and divide a mean by the sum of the weights)"
         }
-        Mistake::SquareInsteadOfAbs => {
-            "you squared the residual: the task (mae) takes |a − y|"
-        }
-        Mistake::AbsInsteadOfSquare => {
-            "you took |a − y|: the task (mse) squares the residual"
-        }
+        Mistake::SquareInsteadOfAbs => "you squared the residual: the task (mae) takes |a − y|",
+        Mistake::AbsInsteadOfSquare => "you took |a − y|: the task (mse) squares the residual",
         Mistake::RootTaken => {
             "you took a square root (RMSE): the task asks for the mean squared error itself"
         }
@@ -59,15 +55,11 @@ pub fn hint(mistake: Mistake) -> &'static str {
         Mistake::BiasTrained => {
             "your run trained the bias: the task keeps it fixed (use_bias: false)"
         }
-        Mistake::BiasFrozen => {
-            "your run kept the bias fixed: the task trains it (use_bias: true)"
-        }
+        Mistake::BiasFrozen => "your run kept the bias fixed: the task trains it (use_bias: true)",
         Mistake::OffByOne => {
             "your count is off by one: count the updates (the index of the final state), not the states"
         }
-        Mistake::GradientAscent => {
-            "your run climbs the loss: the update is w − η·∇L, not w + η·∇L"
-        }
+        Mistake::GradientAscent => "your run climbs the loss: the update is w − η·∇L, not w + η·∇L",
     }
 }
 

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::Tolerance;
 use super::answer::{Claim, Field, TaskType};
 use super::compare::{self, Dims};
-use super::task::{Change, Expected, GradientInput, Outcome, Task};
+use super::task::{Change, Expected, Outcome, Task};
 use crate::compute::loss::LossKind;
 use crate::compute::params::ParamValue;
 use crate::compute::reduction::Reduction;
@@ -262,7 +262,7 @@ pub(crate) fn candidates(task: &Task, reference: &Outcome) -> Vec<Candidate> {
     }
     let swappable = match task {
         Task::Loss(_) => true,
-        Task::Gradient(g) => matches!(g.input, GradientInput::Predictions(_)),
+        Task::Gradient(g) => g.predictions.is_some() && g.logits.is_none(),
         Task::Train(_) => false,
     };
     if kind == LossKind::KlDiv && swappable {
@@ -310,8 +310,12 @@ pub(crate) fn candidates(task: &Task, reference: &Outcome) -> Vec<Candidate> {
     for set in sets {
         let words = set.join(" and ");
         out.push(
-            Candidate::new(WeightsIgnored, None, Variant::Rerun(Change::DropWeights(set)))
-                .words(words),
+            Candidate::new(
+                WeightsIgnored,
+                None,
+                Variant::Rerun(Change::DropWeights(set)),
+            )
+            .words(words),
         );
     }
     match kind {
@@ -382,9 +386,9 @@ pub(crate) fn explains(
                 return false;
             };
             match (v, exp) {
-                (Variant::Scale(f), Expected::Numbers(n)) => {
-                    n.map(|x| f * x).is_some_and(|m| judge(&Expected::Numbers(m)))
-                }
+                (Variant::Scale(f), Expected::Numbers(n)) => n
+                    .map(|x| f * x)
+                    .is_some_and(|m| judge(&Expected::Numbers(m))),
                 (Variant::Root, Expected::Numbers(n)) if n.dims == Dims::Scalar => {
                     n.data[0] >= 0.0
                         && judge(&Expected::Numbers(compare::owned(

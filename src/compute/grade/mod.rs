@@ -30,7 +30,7 @@ use std::rc::Rc;
 pub use answer::{Claim, Field, TaskType, parse_answer};
 pub use compare::{Check, Dims, Mismatch, Shown};
 pub use mistakes::{Diagnosis, Mistake};
-pub use task::{GradientInput, GradientTask, LossTask, Task, TrainTask};
+pub use task::{GradientTask, LossTask, Task, TrainTask};
 
 use super::error::{Cancel, ComputeError};
 use task::{Change, Outcome, Wants};

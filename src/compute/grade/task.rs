@@ -7,10 +7,9 @@ use std::borrow::Cow;
 
 use super::answer::{Claim, Field, TaskType, claimed_states};
 use super::compare::Dims;
-use crate::compute::activation::Activation;
 use crate::compute::array::{Array, Shape};
-use crate::compute::chain;
 use crate::compute::error::{Cancel, ComputeError};
+use crate::compute::gradient::{GradientSpec, gradient};
 use crate::compute::loss::{LossKind, LossResult, LossSpec, LossValue};
 use crate::compute::params::{ParamValue, Params};
 use crate::compute::reduction::Reduction;
@@ -28,17 +27,8 @@ pub struct LossTask {
     pub weights: Option<Vec<f64>>,
 }
 
-/// `predictions` (a), or `logits` (z) through an activation.
-#[derive(Clone, Debug)]
-pub enum GradientInput {
-    Predictions(Array),
-    Logits {
-        logits: Array,
-        activation: Activation,
-    },
-}
-
-/// A `/gradient` body (its `check` is not claimable and not computed).
+/// A `/gradient` body, owned (its `check` is not claimable and never run): the
+/// compute core's [`GradientSpec`] checks it as /gradient does.
 #[derive(Clone, Debug)]
 pub struct GradientTask {
     pub loss: LossKind,
@@ -46,7 +36,27 @@ pub struct GradientTask {
     pub reduction: Reduction,
     pub weights: Option<Vec<f64>>,
     pub targets: Array,
-    pub input: GradientInput,
+    pub predictions: Option<Array>,
+    pub logits: Option<Array>,
+    pub activation: Option<String>,
+    pub activation_params: Params,
+}
+
+impl GradientTask {
+    fn spec(&self) -> GradientSpec<'_> {
+        GradientSpec {
+            loss: self.loss,
+            params: &self.params,
+            reduction: self.reduction,
+            weights: self.weights.as_deref(),
+            targets: &self.targets,
+            predictions: self.predictions.as_ref(),
+            logits: self.logits.as_ref(),
+            activation: self.activation.as_deref(),
+            activation_params: &self.activation_params,
+            check: false,
+        }
+    }
 }
 
 /// A `/train` body, with the server's limits it is checked against.
@@ -232,9 +242,7 @@ impl Task {
     /// `activations` need logits).
     pub fn can_produce(&self, field: Field) -> bool {
         match (self, field) {
-            (Task::Gradient(t), Field::Activations | Field::DLogits) => {
-                matches!(t.input, GradientInput::Logits { .. })
-            }
+            (Task::Gradient(t), Field::Activations | Field::DLogits) => t.logits.is_some(),
             _ => true,
         }
     }
@@ -262,7 +270,8 @@ impl Task {
             (Task::Loss(l), Change::Swapped) => std::mem::swap(&mut l.predictions, &mut l.targets),
             (
                 Task::Gradient(GradientTask {
-                    input: GradientInput::Predictions(a),
+                    predictions: Some(a),
+                    logits: None,
                     targets,
                     ..
                 }),
@@ -303,7 +312,11 @@ impl Task {
 
     /// The endpoint's result for this task (errors as the endpoint words them,
     /// pointers into the task body).
-    pub(crate) fn reference(&self, wants: &Wants, cancel: &Cancel) -> Result<Outcome, ComputeError> {
+    pub(crate) fn reference(
+        &self,
+        wants: &Wants,
+        cancel: &Cancel,
+    ) -> Result<Outcome, ComputeError> {
         match self {
             Task::Loss(t) => {
                 let spec = LossSpec::new(t.kind, &t.params, t.from_logits)?;
@@ -317,40 +330,17 @@ impl Task {
                 .map(Outcome::Loss)
             }
             Task::Gradient(t) => {
-                let weights = t.weights.as_deref();
-                match &t.input {
-                    GradientInput::Predictions(a) => {
-                        let spec = LossSpec::new(t.loss, &t.params, false)?;
-                        let r = spec.evaluate(a, &t.targets, t.reduction, weights, true)?;
-                        let d = r.gradient.unwrap_or_else(|| a.zeros_like());
-                        Ok(Outcome::Gradient {
-                            loss: r.loss,
-                            activations: None,
-                            d_predictions: d,
-                            d_logits: None,
-                        })
-                    }
-                    GradientInput::Logits { logits, activation } => {
-                        let r = chain::through_activation(
-                            t.loss,
-                            &t.params,
-                            activation,
-                            logits,
-                            &t.targets,
-                            t.reduction,
-                            weights,
-                        )?;
-                        Ok(Outcome::Gradient {
-                            loss: r.loss,
-                            activations: Some(r.activations),
-                            d_predictions: r.d_predictions,
-                            d_logits: Some(r.d_logits),
-                        })
-                    }
-                }
+                let r = gradient(&t.spec())?;
+                Ok(Outcome::Gradient {
+                    loss: r.loss,
+                    activations: r.activations,
+                    d_predictions: r.d_predictions,
+                    d_logits: r.d_logits,
+                })
             }
             Task::Train(t) => {
-                let mut run = prepare(t.spec.clone(), &t.limits)?.trace_states(wants.states.clone());
+                let mut run =
+                    prepare(t.spec.clone(), &t.limits)?.trace_states(wants.states.clone());
                 if t.reversed {
                     run = run.reverse_updates();
                 }

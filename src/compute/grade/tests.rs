@@ -110,7 +110,10 @@ fn the_textbook_half_mse_is_half_factor() {
     let t = loss_task(LossKind::L2, &[0.5, 2.0, -1.0], &[1.0, 0.0, -1.5]);
     let mut s = t.clone();
     s.kind = LossKind::Mse;
-    assert_eq!(ids(&diagnose_loss(t, s)), ["double_factor", "double_factor"]);
+    assert_eq!(
+        ids(&diagnose_loss(t, s)),
+        ["double_factor", "double_factor"]
+    );
 }
 
 #[test]
@@ -147,7 +150,11 @@ fn y_minus_a_is_sign_flipped() {
         false,
     );
     assert_eq!(ids(&r), ["sign_flipped"]);
-    assert!(r.feedback.contains("compute a − y, not y − a"), "{}", r.feedback);
+    assert!(
+        r.feedback.contains("compute a − y, not y − a"),
+        "{}",
+        r.feedback
+    );
     // half of the checks passed, but without partial the item scores 0
     assert_eq!(r.score, 0.0);
 }
@@ -162,7 +169,11 @@ fn another_log_base_names_it() {
     s.params = Params::default();
     let r = diagnose_loss(t, s);
     assert_eq!(ids(&r), ["log_base", "log_base"]);
-    assert!(r.diagnosis[0].message.contains("log base e: the task uses base 2"));
+    assert!(
+        r.diagnosis[0]
+            .message
+            .contains("log base e: the task uses base 2")
+    );
 }
 
 #[test]
@@ -271,24 +282,22 @@ fn gradient_task() -> GradientTask {
         reduction: Reduction::Mean,
         weights: None,
         targets: flat(&[1.0, 0.0, 1.0]),
-        input: GradientInput::Logits {
-            logits: flat(&[2.0, -1.0, 0.5]),
-            activation: Activation::Sigmoid,
-        },
+        predictions: None,
+        logits: Some(flat(&[2.0, -1.0, 0.5])),
+        activation: Some("sigmoid".into()),
+        activation_params: Params::default(),
     }
 }
 
 #[test]
 fn the_two_gradients_confused_both_ways() {
     let t = gradient_task();
-    let GradientInput::Logits { logits, activation } = &t.input else {
-        panic!()
-    };
+    // the student's two gradients, from the chain rule through the sigmoid
     let r = crate::compute::chain::through_activation(
         t.loss,
         &t.params,
-        activation,
-        logits,
+        &Activation::Sigmoid,
+        t.logits.as_ref().unwrap(),
         &t.targets,
         t.reduction,
         None,
@@ -414,10 +423,7 @@ fn an_ascending_run_is_gradient_ascent_and_diverges_at_iteration_1() {
         train_task(spec),
         vec![
             claim(Field::Trace, Value::Array(rows)),
-            claim(
-                Field::FinalWeights,
-                nums(up.final_state.weights.data()),
-            ),
+            claim(Field::FinalWeights, nums(up.final_state.weights.data())),
         ],
         Reveal::Diff,
         true,
@@ -494,7 +500,14 @@ fn the_tolerance_edge_is_inclusive_and_expected_zero_uses_atol() {
     // expected 0: atol alone; rtol is relative to the reference, not the claim
     assert!(one_number(tol, 0.5, 0.0));
     assert!(!one_number(tol, 0.5000001, 0.0));
-    assert!(!one_number(Tolerance { rtol: 0.5, atol: 0.0 }, 1.0, 0.0));
+    assert!(!one_number(
+        Tolerance {
+            rtol: 0.5,
+            atol: 0.0
+        },
+        1.0,
+        0.0
+    ));
 }
 
 fn judge_array(got: Value, expected: &Array) -> Check {
@@ -576,7 +589,9 @@ fn unknown_answer_names_and_empty_answers_are_item_errors() {
     assert_eq!(e.field, "/answer");
     // d_logits from a task with predictions: a field this task cannot produce
     let t = GradientTask {
-        input: GradientInput::Predictions(flat(&[0.5, 0.5, 0.5])),
+        predictions: Some(flat(&[0.5, 0.5, 0.5])),
+        logits: None,
+        activation: None,
         ..gradient_task()
     };
     let mut g = Grader::new(Reveal::Diff);
