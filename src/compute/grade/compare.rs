@@ -197,7 +197,7 @@ fn fail_whole(
 }
 
 /// The claimed elements in row-major order, when the claim has the reference's shape.
-fn elements<'v>(got: &'v Value, dims: Dims) -> Option<Vec<&'v Value>> {
+fn elements(got: &Value, dims: Dims) -> Option<Vec<&Value>> {
     match (dims, got) {
         (Dims::Scalar, Value::Number(_)) => Some(vec![got]),
         (Dims::Flat(n), Value::Array(items)) => {
