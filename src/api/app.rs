@@ -73,10 +73,11 @@ fn api_routes() -> (Router<AppState>, Vec<String>) {
 }
 
 /// The pages beside the API.
-fn pages() -> [(&'static str, MethodRouter<AppState>); 4] {
+fn pages() -> [(&'static str, MethodRouter<AppState>); 5] {
     [
         ("/", get(pages::index)),
         ("/static/app.js", get(pages::app_js)),
+        ("/static/grade.js", get(pages::grade_js)),
         ("/static/style.css", get(pages::style_css)),
         ("/openapi.json", get(pages::openapi_json)),
     ]

@@ -10,6 +10,7 @@ use crate::api::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../../static/index.html");
 const APP_JS: &str = include_str!("../../../static/app.js");
+const GRADE_JS: &str = include_str!("../../../static/grade.js");
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
 /// The embedded copy, or (development only) the file from `LOSSLAB_STATIC_DIR`.
@@ -35,6 +36,16 @@ pub async fn index(State(state): State<AppState>) -> Response {
 
 pub async fn app_js(State(state): State<AppState>) -> Response {
     asset(&state, "app.js", APP_JS, "text/javascript; charset=utf-8")
+}
+
+/// The "Check my answer" panel's script (POST /grade).
+pub async fn grade_js(State(state): State<AppState>) -> Response {
+    asset(
+        &state,
+        "grade.js",
+        GRADE_JS,
+        "text/javascript; charset=utf-8",
+    )
 }
 
 pub async fn style_css(State(state): State<AppState>) -> Response {
