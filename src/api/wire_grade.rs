@@ -84,12 +84,10 @@ pub enum FormatDto {
 #[serde(deny_unknown_fields)]
 struct GradeBody {
     items: Vec<Box<RawValue>>,
-    #[serde(default, deserialize_with = "crate::api::wire::map_only")]
-    tolerance: ToleranceDto,
-    #[serde(default)]
-    reveal: RevealDto,
-    #[serde(default)]
-    format: FormatDto,
+    // optional fields also take `null` (the spec's nullable optionals)
+    tolerance: Option<ToleranceDto>,
+    reveal: Option<RevealDto>,
+    format: Option<FormatDto>,
 }
 
 /// One item as parsed: the task body stays raw text until its endpoint's DTO reads it.
@@ -101,10 +99,8 @@ struct ItemDto {
     #[serde(deserialize_with = "crate::api::wire::map_only")]
     task: TaskDto,
     answer: AnswerDto,
-    #[serde(default, deserialize_with = "crate::api::wire::map_only")]
-    tolerance: ToleranceDto,
-    #[serde(default)]
-    partial: bool,
+    tolerance: Option<ToleranceDto>,
+    partial: Option<bool>,
 }
 
 /// `{"loss": {...}} | {"gradient": {...}} | {"train": {...}}`, exactly one key.
@@ -290,9 +286,10 @@ pub fn grade_request(
     }
     let top = req
         .tolerance
+        .unwrap_or_default()
         .over(Tolerance::default(), "/tolerance")
         .map_err(ApiError::from)?;
-    let reveal = match req.reveal {
+    let reveal = match req.reveal.unwrap_or_default() {
         RevealDto::None => Reveal::None,
         RevealDto::Diff => Reveal::Diff,
         RevealDto::Expected => Reveal::Expected,
@@ -318,7 +315,7 @@ pub fn grade_request(
         .iter()
         .map(|o| o.result.as_ref().map_or(4, |r| 8 * r.checks.len() + 4))
         .sum();
-    Ok(match req.format {
+    Ok(match req.format.unwrap_or_default() {
         FormatDto::Gradescope => to_json(
             &GradescopeOut {
                 score: total,
@@ -428,6 +425,7 @@ impl Context<'_> {
         }
         let tolerance = item
             .tolerance
+            .unwrap_or_default()
             .over(top, "/tolerance")
             .map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
         let (ttype, body) = match (item.task.loss, item.task.gradient, item.task.train) {
@@ -452,7 +450,7 @@ impl Context<'_> {
                 claims,
                 tolerance,
                 points,
-                partial: item.partial,
+                partial: item.partial.unwrap_or(false),
             },
         ))
     }

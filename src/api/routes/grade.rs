@@ -173,11 +173,30 @@ impl ToSchema for LossTask {
 }
 
 /// The graded request: losslab's format, or Gradescope's results.json.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub enum GradeResults {
-    Losslab(GradeResponse),
-    Gradescope(GradescopeResults),
+pub struct GradeResults;
+
+impl PartialSchema for GradeResults {
+    fn schema() -> RefOr<Schema> {
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(Ref::from_schema_name("GradeResponse"))
+            .item(Ref::from_schema_name("GradescopeResults"))
+            .description(Some(
+                "losslab's format (default), or Gradescope's results.json with `format: \"gradescope\"`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for GradeResults {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("GradeResults")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("GradeResponse".into(), GradeResponse::schema()));
+        <GradeResponse as ToSchema>::schemas(schemas);
+        schemas.push(("GradescopeResults".into(), GradescopeResults::schema()));
+        <GradescopeResults as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Every item graded.
