@@ -201,7 +201,6 @@ impl ToSchema for GradeResults {
 
 /// Every item graded.
 #[derive(ToSchema)]
-#[schema(no_recursion)]
 #[allow(dead_code)]
 pub struct GradeResponse {
     /// Σ item scores.
