@@ -43,7 +43,7 @@ use super::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, SpecText, render};
 use super::problem::ApiError;
-use super::routes::{catalogue, gradient, loss, ops, pages, train};
+use super::routes::{catalogue, grade, gradient, loss, ops, pages, train};
 use super::state::AppState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -68,6 +68,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(gradient::post_gradient))
         .routes(routes!(train::post_train))
         .routes(routes!(train::get_examples))
+        .routes(routes!(grade::post_grade))
         .routes(routes!(catalogue::get_losses))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -80,10 +81,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The pages beside the API; `/openapi.json` serves `spec`.
-fn pages(spec: SpecText) -> [(&'static str, MethodRouter<AppState>); 4] {
+fn pages(spec: SpecText) -> [(&'static str, MethodRouter<AppState>); 5] {
     [
         ("/", get(pages::index)),
         ("/static/app.js", get(pages::app_js)),
+        ("/static/grade.js", get(pages::grade_js)),
         ("/static/style.css", get(pages::style_css)),
         (
             "/openapi.json",

@@ -94,6 +94,14 @@ pub struct Config {
         global = true
     )]
     pub timeout_secs: u64,
+    /// Most items in one POST /grade request → 422 at `/items`.
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_GRADE_ITEMS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_grade_items: usize,
     /// Heavy computations at once (default: the number of cores).
     #[arg(long, env = "LOSSLAB_MAX_CONCURRENCY", global = true)]
     pub max_concurrency: Option<usize>,
@@ -209,6 +217,7 @@ impl Default for Config {
             max_trace_rows: 100_000,
             max_trace_numbers: 10_000_000,
             timeout_secs: 30,
+            max_grade_items: 10_000,
             max_concurrency: None,
             queue: 1024,
             rate_limit_per_ip: 0,

@@ -251,6 +251,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Some(MapOnly(v)) = fast {
         return Ok(v);
     }
+    parse_json_with_path(bytes)
+}
+
+/// Parses a JSON body into `T` with serde_json only: for types that hold raw JSON text
+/// (`serde_json::value::RawValue`, which sonic-rs does not read), e.g. POST /grade's
+/// items, each kept raw so that an item's error is that item's. Same errors as
+/// [`parse_json`].
+pub fn parse_json_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice::<MapOnly<T>>(bytes) {
+        Ok(MapOnly(v)) => Ok(v),
+        Err(_) => parse_json_with_path(bytes),
+    }
+}
+
+/// serde_json with serde_path_to_error: the error names the field's JSON pointer.
+fn parse_json_with_path<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, MapOnly<T>>(&mut de) {
         Ok(MapOnly(v)) => v,

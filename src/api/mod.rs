@@ -24,6 +24,7 @@ pub mod serve;
 pub mod state;
 pub mod version;
 pub mod wire;
+pub mod wire_grade;
 
 pub use app::app;
 pub use config::Config;

@@ -40,6 +40,7 @@ Conventions (the contract, API.md):
     tags(
         (name = "losses", description = "Loss values and gradients"),
         (name = "training", description = "Gradient descent on one dense layer"),
+        (name = "grading", description = "Claimed answers graded against losslab's own results"),
         (name = "catalogue", description = "What losslab knows"),
         (name = "operations", description = "Health, readiness, metrics, version"),
     ),

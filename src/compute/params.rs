@@ -29,6 +29,25 @@ impl Params {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
     }
+    /// The same params without `name` (POST /grade's variants: weights ignored, the
+    /// natural log).
+    pub fn without(&self, name: &str) -> Params {
+        Params {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(n, _)| n != name)
+                .cloned()
+                .collect(),
+        }
+    }
+    /// The same params with `name` set to `value` (POST /grade's variants: another
+    /// log base).
+    pub fn with(&self, name: &str, value: ParamValue) -> Params {
+        let mut p = self.without(name);
+        p.entries.push((name.to_string(), value));
+        p
+    }
 }
 
 /// A parameter's default as the catalogue shows it.

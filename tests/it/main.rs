@@ -6,6 +6,7 @@ mod binary_api;
 mod compute_purity;
 mod errors;
 mod fuzz_property;
+mod grade_api;
 mod gradient_api;
 mod keys;
 mod loss_api;

@@ -2,6 +2,7 @@
 //! here; each handler is a few lines.
 
 pub mod catalogue;
+pub mod grade;
 pub mod gradient;
 pub mod loss;
 pub mod ops;

@@ -11,6 +11,7 @@ use crate::api::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../../static/index.html");
 const APP_JS: &str = include_str!("../../../static/app.js");
+const GRADE_JS: &str = include_str!("../../../static/grade.js");
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
 /// The embedded copy, or (development only) the file from `LOSSLAB_STATIC_DIR`.
@@ -38,6 +39,16 @@ pub async fn index(State(state): State<AppState>) -> Response {
 /// The playground's script.
 pub async fn app_js(State(state): State<AppState>) -> Response {
     asset(&state, "app.js", APP_JS, "text/javascript; charset=utf-8")
+}
+
+/// The "Check my answer" panel's script (POST /grade).
+pub async fn grade_js(State(state): State<AppState>) -> Response {
+    asset(
+        &state,
+        "grade.js",
+        GRADE_JS,
+        "text/javascript; charset=utf-8",
+    )
 }
 
 /// The playground's style sheet.

@@ -39,6 +39,9 @@ pub struct Prepared {
     pub(super) max_iterations: u64,
     pub(super) stop: StopRules,
     pub(super) trace_every: u64,
+    /// States traced besides the multiples of `trace_every`, sorted (POST /grade traces
+    /// exactly the states a claimed trace names: [`Prepared::trace_states`]).
+    pub(super) also_trace: Vec<u64>,
     /// The single neuron (m = n = k = 1) with an elementwise fast pair: evaluated in
     /// registers, without the z / a / dL/dz buffers.
     pub(super) scalar: Option<ScalarPair>,
@@ -64,6 +67,31 @@ impl Prepared {
     /// Numbers the trace can hold at most.
     pub fn max_trace_numbers(&self) -> u64 {
         self.max_trace_rows().saturating_mul(self.numbers_per_row())
+    }
+
+    /// Traces exactly `states` (those the run reaches) instead of the multiples of
+    /// `trace_every`, for POST /grade, which compares the rows a student claims. The
+    /// limits were checked in [`prepare`] against the request's own `trace_every`.
+    pub fn trace_states(mut self, mut states: Vec<u64>) -> Self {
+        states.sort_unstable();
+        states.dedup();
+        self.trace_every = 0;
+        self.also_trace = states;
+        self
+    }
+
+    /// The update's sign reversed (POST /grade's `gradient_ascent`): the learning rate
+    /// negated. Exact for every optimizer here, since each update is θ − lr·d with d
+    /// independent of lr (Adam's step size lr/bc₁ included), so −lr gives θ + lr·d.
+    pub fn reverse_updates(mut self) -> Self {
+        self.learning_rate = -self.learning_rate;
+        self
+    }
+
+    /// Whether state `i` is traced besides the multiples of `trace_every`.
+    #[inline(always)]
+    pub(super) fn also_traced(&self, i: u64) -> bool {
+        !self.also_trace.is_empty() && self.also_trace.binary_search(&i).is_ok()
     }
 
     /// Tests: force the generic (allocating) objective path.
@@ -194,6 +222,7 @@ pub fn prepare(spec: TrainSpec, limits: &TrainLimits) -> Result<Prepared, Comput
         max_iterations: spec.max_iterations,
         stop: spec.stop,
         trace_every: spec.trace_every,
+        also_trace: Vec::new(),
         scalar,
         generic_only: false,
     };

@@ -322,7 +322,7 @@ impl Prepared {
                 // state i is not finite: state i − 1 (now in `next`) is final; send its
                 // row unless it went out already
                 let prev = i - 1;
-                if every > 0 && prev % every != 0 {
+                if every > 0 && prev % every != 0 && !self.also_traced(prev) {
                     if evaluate(&self, &next, &mut full, &mut grad).is_none() {
                         return Err(not_finite_at_start());
                     }
@@ -331,7 +331,7 @@ impl Prepared {
                 break (prev, prev_loss, StopReason::Diverged, true);
             };
             let reason = self.stop_reason(i, loss, &full, &grad);
-            if every > 0 && (i % every == 0 || reason.is_some()) {
+            if (every > 0 && (i % every == 0 || reason.is_some())) || self.also_traced(i) {
                 emit(self.row(i, loss, &theta, &grad))?;
             }
             if let Some(reason) = reason {
@@ -341,7 +341,7 @@ impl Prepared {
                 None => &grad,
                 Some(bw) => {
                     if self.evaluate_batch(&theta, bw).is_none() {
-                        if every > 0 && i % every != 0 {
+                        if every > 0 && i % every != 0 && !self.also_traced(i) {
                             emit(self.row(i, loss, &theta, &grad))?;
                         }
                         break (i, loss, StopReason::Diverged, false);

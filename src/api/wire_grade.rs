@@ -1,0 +1,748 @@
+//! POST /grade's JSON: the request (items kept as raw text, so that each item is parsed
+//! — and fails — on its own), the task bodies parsed by their endpoints' own DTOs, the
+//! answer as untrusted values, and the response (losslab's or Gradescope's results.json).
+//!
+//! Request-level problems (not JSON, an unknown top-level field, no items, too many)
+//! are the request's status; a problem inside `items[i]` is that item's `problem`, the
+//! problem+json its endpoint would answer with pointers from the request root.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use crate::api::extract::{parse_json, parse_json_exact};
+use crate::api::problem::{ApiError, FieldError, Problem};
+use crate::api::routes::to_json;
+use crate::api::state::compute_error;
+use crate::api::wire::gradient::GradientRequest;
+use crate::api::wire::loss::LossRequest;
+use crate::api::wire::train::{TraceRowOut, TrainRequest};
+use crate::compute::grade::{
+    Check, Diagnosis, Dims, Grader, GradientTask, ItemReport, ItemSpec, LossTask, Mismatch, Reveal,
+    Shown, Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
+};
+use crate::compute::{Cancel, ComputeError, ErrorKind, LossKind};
+
+// ---------------------------------------------------------------------------------
+// request
+
+/// `{"rtol"?, "atol"?}`: each overrides the level above (item → request → numpy's
+/// defaults 1e-5, 1e-8).
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToleranceDto {
+    /// Relative tolerance (≥ 0; default 1e-5).
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (≥ 0; default 1e-8).
+    pub atol: Option<f64>,
+}
+
+impl ToleranceDto {
+    fn over(self, base: Tolerance, at: &str) -> Result<Tolerance, ComputeError> {
+        Tolerance {
+            rtol: self.rtol.unwrap_or(base.rtol),
+            atol: self.atol.unwrap_or(base.atol),
+        }
+        .validated(at)
+    }
+}
+
+/// How much of the reference a response shows.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RevealDto {
+    /// Counts, pointers, verdicts, messages and mistake ids only: no number from the
+    /// answer or the reference (no errors, `got`, `allowed` or `expected`), also in the
+    /// feedback text.
+    None,
+    /// Also the errors, the claimed values (`got`) and the allowed errors.
+    #[default]
+    Diff,
+    /// Also the expected values.
+    Expected,
+}
+
+/// The response format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatDto {
+    /// losslab's own response (below).
+    #[default]
+    Losslab,
+    /// Gradescope's results.json: `{"score", "tests": [{"name", "score", "max_score",
+    /// "status", "output"}]}`.
+    Gradescope,
+}
+
+/// The request as parsed at the top level: the items stay raw text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradeBody {
+    items: Vec<Box<RawValue>>,
+    // optional fields also take `null` (the spec's nullable optionals)
+    tolerance: Option<ToleranceDto>,
+    reveal: Option<RevealDto>,
+    format: Option<FormatDto>,
+}
+
+/// One item as parsed: the task body stays raw text until its endpoint's DTO reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemDto {
+    id: Option<String>,
+    points: Option<f64>,
+    #[serde(deserialize_with = "crate::api::wire::map_only")]
+    task: TaskDto,
+    answer: AnswerDto,
+    tolerance: Option<ToleranceDto>,
+    partial: Option<bool>,
+}
+
+/// `{"loss": {...}} | {"gradient": {...}} | {"train": {...}}`, exactly one key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskDto {
+    loss: Option<Box<RawValue>>,
+    gradient: Option<Box<RawValue>>,
+    train: Option<Box<RawValue>>,
+}
+
+/// What a failed item still shows: its id and points when they could be read.
+#[derive(Deserialize)]
+struct ItemHead {
+    id: Option<serde_json::Value>,
+    points: Option<serde_json::Value>,
+}
+
+/// A loss task: a `/loss/{kind}` body with its `kind`. The body is read by /loss's own
+/// DTO ([`LossRequest`]); `kind` is taken out of the object on the way.
+struct LossTaskDto {
+    kind: Option<String>,
+    body: LossRequest,
+}
+
+impl<'de> Deserialize<'de> for LossTaskDto {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LossTaskDto;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a /loss body with its kind")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LossTaskDto, A::Error> {
+                let mut kind = None;
+                let body =
+                    LossRequest::deserialize(de::value::MapAccessDeserializer::new(WithoutKind {
+                        map,
+                        kind: &mut kind,
+                    }))?;
+                Ok(LossTaskDto { kind, body })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The members of a map but `kind`, whose value it keeps.
+struct WithoutKind<'k, A> {
+    map: A,
+    kind: &'k mut Option<String>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutKind<'_, A> {
+    type Error = A::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.map.next_key::<String>()? else {
+                return Ok(None);
+            };
+            if key == "kind" {
+                *self.kind = Some(self.map.next_value::<String>()?);
+                continue;
+            }
+            return seed
+                .deserialize(de::value::StringDeserializer::<A::Error>::new(key))
+                .map(Some);
+        }
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// The answer: any JSON value, kept as sent (untrusted student data).
+struct AnswerDto(Value);
+
+impl<'de> Deserialize<'de> for AnswerDto {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor).map(AnswerDto)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Number(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v as f64))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v as f64))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Text(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Text(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(v) = seq.next_element_seed(Seed)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            out.push((k, map.next_value_seed(Seed)?));
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+struct Seed;
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// grading a request
+
+/// The limits a /grade request is checked against.
+pub struct GradeLimits {
+    pub max_items: usize,
+    pub train: crate::compute::train::TrainLimits,
+    pub timeout_secs: u64,
+}
+
+/// One graded (or failed) item, ready to render.
+struct ItemOutcome {
+    id: String,
+    max_score: f64,
+    result: Result<ItemReport, Problem>,
+}
+
+/// Parses, grades and renders a whole request (one heavy computation; the cancel is
+/// checked between items and inside long runs).
+pub fn grade_request(
+    body: &[u8],
+    limits: &GradeLimits,
+    cancel: &Cancel,
+) -> Result<Vec<u8>, ApiError> {
+    let req: GradeBody = parse_json_exact(body)?;
+    if req.items.is_empty() {
+        return Err(ApiError::invalid(
+            "/items",
+            "items must hold at least one item",
+        ));
+    }
+    if req.items.len() > limits.max_items {
+        return Err(ApiError::invalid(
+            "/items",
+            format!(
+                "at most {} items per request (--max-grade-items); got {}",
+                limits.max_items,
+                req.items.len()
+            ),
+        ));
+    }
+    let top = req
+        .tolerance
+        .unwrap_or_default()
+        .over(Tolerance::default(), "/tolerance")
+        .map_err(ApiError::from)?;
+    let reveal = match req.reveal.unwrap_or_default() {
+        RevealDto::None => Reveal::None,
+        RevealDto::Diff => Reveal::Diff,
+        RevealDto::Expected => Reveal::Expected,
+    };
+    let mut ctx = Context {
+        grader: Grader::new(reveal),
+        tasks: HashMap::new(),
+        limits,
+    };
+    let mut outcomes = Vec::with_capacity(req.items.len());
+    for (i, raw) in req.items.iter().enumerate() {
+        cancel
+            .check()
+            .map_err(|e| compute_error(e, limits.timeout_secs))?;
+        outcomes.push(ctx.item(i, raw, top, cancel)?);
+    }
+    let scores: Vec<f64> = outcomes
+        .iter()
+        .map(|o| o.result.as_ref().map_or(0.0, |r| r.score))
+        .collect();
+    let total = score::total(&scores);
+    let numbers: usize = outcomes
+        .iter()
+        .map(|o| o.result.as_ref().map_or(4, |r| 8 * r.checks.len() + 4))
+        .sum();
+    Ok(match req.format.unwrap_or_default() {
+        FormatDto::Gradescope => to_json(
+            &GradescopeOut {
+                score: total,
+                tests: outcomes.iter().map(gradescope_test).collect(),
+            },
+            numbers,
+        ),
+        FormatDto::Losslab => {
+            let max_scores: Vec<f64> = outcomes.iter().map(|o| o.max_score).collect();
+            let count = |f: fn(&ItemOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+            to_json(
+                &GradeOut {
+                    score: total,
+                    max_score: score::total(&max_scores),
+                    count: outcomes.len(),
+                    passed: count(|o| matches!(&o.result, Ok(r) if r.passed)),
+                    failed: count(|o| matches!(&o.result, Ok(r) if !r.passed)),
+                    errors: count(|o| o.result.is_err()),
+                    items: outcomes.iter().map(item_out).collect(),
+                },
+                numbers,
+            )
+        }
+    })
+}
+
+/// A parsed task, or the problem its endpoint answers (pointers from the task body).
+type TaskEntry = Result<TaskId, Problem>;
+
+struct Context<'l> {
+    grader: Grader,
+    /// Tasks by their raw text: items that share a task body share its computations.
+    tasks: HashMap<(TaskType, String), TaskEntry>,
+    limits: &'l GradeLimits,
+}
+
+/// How an item fails: its own problem, or the whole request (400, a deadline).
+enum Fail {
+    Item(Problem),
+    Request(ApiError),
+}
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(..) | ApiError::NotFound(_) => Fail::Item(e.problem()),
+            other => Fail::Request(other),
+        }
+    }
+}
+
+impl Context<'_> {
+    fn item(
+        &mut self,
+        i: usize,
+        raw: &RawValue,
+        top: Tolerance,
+        cancel: &Cancel,
+    ) -> Result<ItemOutcome, ApiError> {
+        let prefix = format!("/items/{i}");
+        let (id, points, result) = match self.parse_item(raw.get().as_bytes(), top) {
+            Ok((id, points, spec)) => {
+                let result = match self.grader.grade(&spec, cancel) {
+                    Ok(r) => Ok(r),
+                    Err(e) if e.kind == ErrorKind::Invalid => Err(ApiError::from(e).problem()),
+                    Err(e) => return Err(compute_error(e, self.limits.timeout_secs)),
+                };
+                (id, points, result)
+            }
+            Err(Fail::Request(e)) => return Err(e),
+            Err(Fail::Item(p)) => {
+                let head: Option<ItemHead> = serde_json::from_str(raw.get()).ok();
+                let id = head
+                    .as_ref()
+                    .and_then(|h| h.id.as_ref())
+                    .and_then(|v| v.as_str().map(str::to_string));
+                // an item that is not an object, or whose points are invalid, is worth 0
+                let points = match &head {
+                    None => 0.0,
+                    Some(ItemHead { points: None, .. }) => 1.0,
+                    Some(ItemHead {
+                        points: Some(v), ..
+                    }) => v.as_f64().filter(|p| *p >= 0.0).unwrap_or(0.0),
+                };
+                (id, points, Err(p))
+            }
+        };
+        Ok(ItemOutcome {
+            id: id.unwrap_or_else(|| i.to_string()),
+            max_score: points,
+            result: result.map_err(|p| prefixed(p, &prefix)),
+        })
+    }
+
+    /// The item's id, points and what to grade; problems with pointers from the item.
+    fn parse_item(
+        &mut self,
+        raw: &[u8],
+        top: Tolerance,
+    ) -> Result<(Option<String>, f64, ItemSpec), Fail> {
+        let item: ItemDto = parse_json_exact(raw)?;
+        let points = item.points.unwrap_or(1.0);
+        if points < 0.0 {
+            return Err(Fail::Item(
+                ApiError::invalid("/points", "points must be a number >= 0").problem(),
+            ));
+        }
+        let tolerance = item
+            .tolerance
+            .unwrap_or_default()
+            .over(top, "/tolerance")
+            .map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
+        let (ttype, body) = match (item.task.loss, item.task.gradient, item.task.train) {
+            (Some(b), None, None) => (TaskType::Loss, b),
+            (None, Some(b), None) => (TaskType::Gradient, b),
+            (None, None, Some(b)) => (TaskType::Train, b),
+            _ => {
+                return Err(Fail::Item(
+                    ApiError::invalid("/task", "a task holds exactly one of loss, gradient, train")
+                        .problem(),
+                ));
+            }
+        };
+        let claims = parse_answer(ttype, item.answer.0)
+            .map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
+        let task = self.task(ttype, body)?;
+        Ok((
+            item.id,
+            points,
+            ItemSpec {
+                task,
+                claims,
+                tolerance,
+                points,
+                partial: item.partial.unwrap_or(false),
+            },
+        ))
+    }
+
+    /// The task of this body, parsed once per distinct body text.
+    fn task(&mut self, ttype: TaskType, body: Box<RawValue>) -> Result<TaskId, Fail> {
+        let key = (ttype, String::from(Box::<str>::from(body)));
+        let entry = match self.tasks.get(&key) {
+            Some(e) => e.clone(),
+            None => {
+                let parsed = match parse_task(ttype, key.1.as_bytes(), self.limits) {
+                    Ok(t) => Ok(self.grader.add_task(t)),
+                    Err(Fail::Request(e)) => return Err(Fail::Request(e)),
+                    Err(Fail::Item(p)) => Err(p),
+                };
+                self.tasks.insert(key.clone(), parsed.clone());
+                parsed
+            }
+        };
+        entry.map_err(|p| Fail::Item(prefixed(p, &format!("/task/{}", ttype.name()))))
+    }
+}
+
+/// A task body read by its endpoint's own DTO (errors as the endpoint answers them,
+/// pointers from the body).
+fn parse_task(ttype: TaskType, body: &[u8], limits: &GradeLimits) -> Result<Task, Fail> {
+    match ttype {
+        TaskType::Loss => {
+            let dto: LossTaskDto = parse_json(body)?;
+            let Some(name) = dto.kind else {
+                return Err(Fail::from(ApiError::invalid(
+                    "/kind",
+                    format!(
+                        "a loss task names its kind; known kinds: {}",
+                        LossKind::names()
+                    ),
+                )));
+            };
+            let Some(kind) = LossKind::parse(&name) else {
+                // the endpoint answers an unknown kind with a 404 listing the kinds
+                let mut p = ApiError::NotFound(format!(
+                    "unknown loss kind {name:?}; known kinds: {}",
+                    LossKind::names()
+                ))
+                .problem();
+                p.errors.push(FieldError {
+                    field: "/kind".into(),
+                    message: p.detail.clone(),
+                });
+                return Err(Fail::Item(p));
+            };
+            let r = dto.body;
+            Ok(Task::Loss(LossTask {
+                kind,
+                params: r.params.0,
+                from_logits: r.from_logits,
+                predictions: r.predictions.0,
+                targets: r.targets.0,
+                reduction: r.reduction.into(),
+                weights: r.weights,
+            }))
+        }
+        TaskType::Train => {
+            let req: TrainRequest = parse_json(body)?;
+            let spec = req.into_spec().map_err(|e| Fail::from(ApiError::from(e)))?;
+            Ok(Task::Train(Box::new(TrainTask {
+                spec,
+                limits: limits.train,
+                reversed: false,
+            })))
+        }
+        TaskType::Gradient => {
+            let r: GradientRequest = parse_json(body)?;
+            Ok(Task::Gradient(GradientTask {
+                loss: r.loss.0,
+                params: r.params.0,
+                reduction: r.reduction.into(),
+                weights: r.weights,
+                targets: r.targets.0,
+                predictions: r.predictions.map(|a| a.0),
+                logits: r.logits.map(|z| z.0),
+                activation: r.activation.map(|a| a.0),
+                activation_params: r.activation_params.0,
+            }))
+        }
+    }
+}
+
+/// A problem with its pointers moved under `prefix` (from the request root).
+fn prefixed(mut p: Problem, prefix: &str) -> Problem {
+    for e in &mut p.errors {
+        e.field = format!("{prefix}{}", e.field);
+    }
+    if let [e] = p.errors.as_slice()
+        && p.status == 422
+    {
+        p.detail = format!("{}: {}", e.field, e.message);
+    }
+    p
+}
+
+// ---------------------------------------------------------------------------------
+// response
+
+#[derive(Serialize)]
+struct GradeOut<'a> {
+    score: f64,
+    max_score: f64,
+    count: usize,
+    passed: usize,
+    failed: usize,
+    errors: usize,
+    items: Vec<ItemOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ItemOut<'a> {
+    id: &'a str,
+    status: &'static str,
+    score: f64,
+    max_score: f64,
+    checks: Vec<CheckOut<'a>>,
+    diagnosis: Vec<DiagnosisOut<'a>>,
+    feedback: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a Problem>,
+}
+
+fn item_out(o: &ItemOutcome) -> ItemOut<'_> {
+    match &o.result {
+        Ok(r) => ItemOut {
+            id: &o.id,
+            status: if r.passed { "passed" } else { "failed" },
+            score: r.score,
+            max_score: o.max_score,
+            checks: r.checks.iter().map(CheckOut).collect(),
+            diagnosis: r.diagnosis.iter().map(DiagnosisOut::from).collect(),
+            feedback: r.feedback.clone(),
+            problem: None,
+        },
+        Err(p) => ItemOut {
+            id: &o.id,
+            status: "error",
+            score: 0.0,
+            max_score: o.max_score,
+            checks: Vec::new(),
+            diagnosis: Vec::new(),
+            feedback: error_feedback(p),
+            problem: Some(p),
+        },
+    }
+}
+
+fn error_feedback(p: &Problem) -> String {
+    format!("This item could not be graded: {}", p.detail)
+}
+
+#[derive(Serialize)]
+struct DiagnosisOut<'a> {
+    mistake: &'static str,
+    field: &'static str,
+    message: &'a str,
+}
+
+impl<'a> From<&'a Diagnosis> for DiagnosisOut<'a> {
+    fn from(d: &'a Diagnosis) -> Self {
+        DiagnosisOut {
+            mistake: d.mistake.id(),
+            field: d.field,
+            message: &d.message,
+        }
+    }
+}
+
+struct CheckOut<'a>(&'a Check);
+
+impl Serialize for CheckOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("field", c.field)?;
+        m.serialize_entry("passed", &c.passed)?;
+        m.serialize_entry("count", &c.count)?;
+        m.serialize_entry("mismatches", &c.mismatches)?;
+        if let Some(e) = c.max_abs_error {
+            m.serialize_entry("max_abs_error", &e)?;
+        }
+        if let Some(e) = c.max_rel_error {
+            m.serialize_entry("max_rel_error", &e)?;
+        }
+        if let Some(f) = &c.first_mismatch {
+            m.serialize_entry("first_mismatch", &MismatchOut(f))?;
+        }
+        if let Some(e) = &c.expected {
+            m.serialize_entry("expected", &ShownOut(e))?;
+        }
+        m.serialize_entry("message", &c.message)?;
+        m.end()
+    }
+}
+
+struct MismatchOut<'a>(&'a Mismatch);
+
+impl Serialize for MismatchOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("at", &f.at)?;
+        if let Some(i) = f.iteration {
+            m.serialize_entry("iteration", &i)?;
+        }
+        if let Some(g) = &f.got {
+            m.serialize_entry("got", &ValueOut(g))?;
+        }
+        if let Some(e) = &f.expected {
+            m.serialize_entry("expected", &ShownOut(e))?;
+        }
+        if let Some(a) = f.allowed {
+            m.serialize_entry("allowed", &a)?;
+        }
+        m.end()
+    }
+}
+
+/// An answer value as the student sent it.
+struct ValueOut<'a>(&'a Value);
+
+impl Serialize for ValueOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Number(x) => s.serialize_f64(*x),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Array(items) => s.collect_seq(items.iter().map(ValueOut)),
+            Value::Object(members) => {
+                let mut m = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    m.serialize_entry(k, &ValueOut(v))?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+/// A reference value in its shape.
+struct ShownOut<'a>(&'a Shown);
+
+impl Serialize for ShownOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Shown::Numbers { dims, data } => match dims {
+                Dims::Scalar => s.serialize_f64(data.first().copied().unwrap_or(0.0)),
+                Dims::Flat(_) => data.serialize(s),
+                Dims::Matrix(_, c) => s.collect_seq(data.chunks((*c).max(1))),
+            },
+            Shown::Count(n) => s.serialize_u64(*n),
+            Shown::Text(t) => s.serialize_str(t),
+            Shown::Flag(b) => s.serialize_bool(*b),
+            Shown::Rows(rows) => {
+                s.collect_seq(rows.iter().map(|r| r.as_ref().map(TraceRowOut::new)))
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GradescopeOut {
+    score: f64,
+    tests: Vec<GradescopeTest>,
+}
+
+#[derive(Serialize)]
+struct GradescopeTest {
+    name: String,
+    score: f64,
+    max_score: f64,
+    status: &'static str,
+    output: String,
+}
+
+fn gradescope_test(o: &ItemOutcome) -> GradescopeTest {
+    let (score, passed, output) = match &o.result {
+        Ok(r) => (r.score, r.passed, r.feedback.clone()),
+        Err(p) => (0.0, false, error_feedback(p)),
+    };
+    GradescopeTest {
+        name: o.id.clone(),
+        score,
+        max_score: o.max_score,
+        status: if passed { "passed" } else { "failed" },
+        output,
+    }
+}
