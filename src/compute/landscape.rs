@@ -300,7 +300,7 @@ fn check_axis(a: &AxisSpec, name: &str, d: train::Dims) -> Result<(Parameter, u6
             ));
         }
     }
-    if !(a.to > a.from) {
+    if a.to <= a.from {
         return Err(ComputeError::invalid(
             format!("/{name}/to"),
             format!("to ({}) must be greater than from ({})", a.to, a.from),

@@ -493,7 +493,8 @@ fn split_triangle(tri: &[Vertex; 3], sc: &Scale, d: &mut [String]) {
     let lo = tri.iter().map(|v| v.s).fold(f64::INFINITY, f64::min);
     let hi = tri.iter().map(|v| v.s).fold(f64::NEG_INFINITY, f64::max);
     let last = sc.bands() - 1;
-    for band in sc.band(lo)..=sc.band(hi) {
+    let (first, end) = (sc.band(lo), sc.band(hi));
+    for (band, out) in d.iter_mut().enumerate().take(end + 1).skip(first) {
         let mut poly = tri.to_vec();
         if band > 0 {
             poly = clip(&poly, sc.edges[band], true);
@@ -502,7 +503,7 @@ fn split_triangle(tri: &[Vertex; 3], sc: &Scale, d: &mut [String]) {
             poly = clip(&poly, sc.edges[band + 1], false);
         }
         if poly.len() >= 3 {
-            push_polygon(&mut d[band], &poly);
+            push_polygon(out, &poly);
         }
     }
 }
