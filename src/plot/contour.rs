@@ -33,9 +33,9 @@ const PLOT_H: f64 = 300.0;
 const BAR_X: f64 = LEFT + PLOT_W + 18.0;
 const BAR_W: f64 = 14.0;
 /// Cells per axis of the drawn grid, at most.
-pub const MAX_CELLS: usize = 72;
+pub const MAX_CELLS: usize = 48;
 /// A log colour scale reaches down to max(smallest positive value, largest / 10^this).
-const LOG_DECADES: f64 = 6.0;
+const LOG_DECADES: f64 = 4.0;
 /// Path points drawn, at most (first and last always).
 const MAX_PATH_POINTS: usize = 1200;
 const NULL_COLOUR: &str = "#c8c8c8";
@@ -94,8 +94,8 @@ impl Scale {
             let floor = min_positive.max(hi / 10f64.powf(LOG_DECADES));
             let (s_lo, s_hi) = (floor.log10(), hi.log10());
             let decades = s_hi - s_lo;
-            // 1-2-5 levels over a few decades, whole decades (or every other) beyond
-            let mantissas: &[f64] = if decades <= 4.0 {
+            // 1-2-5 levels over up to 2.5 decades, whole decades (or every other) beyond
+            let mantissas: &[f64] = if decades <= 2.5 {
                 &[1.0, 2.0, 5.0]
             } else {
                 &[1.0]
@@ -280,9 +280,38 @@ fn clip(poly: &[Vertex], level: f64, keep_above: bool) -> Vec<Vertex> {
     out
 }
 
+/// A coordinate of path data: one decimal, without a trailing `.0` (the bands and
+/// isolines are most of the picture's bytes).
+struct C(f64);
+
+impl std::fmt::Display for C {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0 * 10.0).round() as i64;
+        let (sign, a) = if tenths < 0 {
+            ("-", -tenths)
+        } else {
+            ("", tenths)
+        };
+        match a % 10 {
+            0 => write!(f, "{sign}{}", a / 10),
+            d => write!(f, "{sign}{}.{d}", a / 10),
+        }
+    }
+}
+
+/// A closed polygon: the first vertex absolute, then relative steps between the rounded
+/// vertices (shorter numbers; rounding first keeps the steps from drifting).
 fn push_polygon(d: &mut String, poly: &[Vertex]) {
+    let tenths = |v: f64| (v * 10.0).round() / 10.0;
+    let mut at = (0.0, 0.0);
     for (i, v) in poly.iter().enumerate() {
-        let _ = write!(d, "{}{:.1} {:.1}", if i == 0 { 'M' } else { 'L' }, v.x, v.y);
+        let p = (tenths(v.x), tenths(v.y));
+        if i == 0 {
+            let _ = write!(d, "M{} {}", C(p.0), C(p.1));
+        } else {
+            let _ = write!(d, "l{} {}", C(p.0 - at.0), C(p.1 - at.1));
+        }
+        at = p;
     }
     d.push('Z');
 }
@@ -432,7 +461,7 @@ fn fills(svg: &mut String, g: &Sampled, scale: Option<&Scale>) {
                     Some(b) => &mut d[b],
                     None => grey,
                 };
-                let _ = write!(out, "M{x0:.1} {y0:.1}H{x1:.1}V{y1:.1}H{x0:.1}Z",);
+                let _ = write!(out, "M{} {}H{}V{}H{}Z", C(x0), C(y0), C(x1), C(y1), C(x0));
             }
         };
         for c in 0..cols - 1 {
@@ -544,25 +573,43 @@ fn isolines(svg: &mut String, g: &Sampled, sc: &Scale) {
         }
         let mut d = String::with_capacity(segments.len() * 24);
         for (p, q) in &segments {
-            let _ = write!(d, "M{:.1} {:.1}L{:.1} {:.1}", p.x, p.y, q.x, q.y);
+            let _ = write!(d, "M{} {}L{} {}", C(p.x), C(p.y), C(q.x), C(q.y));
         }
         let _ = writeln!(svg, r#"<path class="isoline" d="{d}"/>"#);
         let step = if levels.len() > 6 { 2 } else { 1 };
         if li % step == 0 {
             let n = segments.len();
-            let spot = (0..n)
+            let stride = n / 60 + 1;
+            let clearance = |x: f64, y: f64| {
+                labels
+                    .iter()
+                    .map(|(lx, ly, _)| ((lx - x) / 2.0).hypot(ly - y))
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let candidates = (0..n)
+                .step_by(stride)
                 .map(|i| &segments[(n / 2 + i) % n])
                 .map(|(p, q)| ((p.x + q.x) / 2.0, (p.y + q.y) / 2.0))
-                .find(|&(x, y)| {
+                .filter(|&(x, y)| {
                     x > LEFT + 18.0
                         && x < LEFT + PLOT_W - 18.0
                         && y > TOP + 10.0
                         && y < TOP + PLOT_H - 6.0
-                        && labels
-                            .iter()
-                            .all(|(lx, ly, _)| (lx - x).abs() > 44.0 || (ly - y).abs() > 14.0)
                 });
-            if let Some((x, y)) = spot {
+            let mut best: Option<(f64, f64, f64)> = None;
+            for (x, y) in candidates {
+                let c = clearance(x, y);
+                if c >= 30.0 {
+                    best = Some((x, y, c));
+                    break;
+                }
+                if best.is_none_or(|(_, _, b)| c > b) {
+                    best = Some((x, y, c));
+                }
+            }
+            if let Some((x, y, c)) = best
+                && c >= 12.0
+            {
                 labels.push((x, y, sc.label(level)));
             }
         }
@@ -660,13 +707,14 @@ fn colour_bar(svg: &mut String, scale: Option<&Scale>, any_null: bool) {
                 sc.colour(band)
             );
         }
-        // labels at the edges, skipping those that would touch the previous one
-        let mut last_y = f64::INFINITY;
+        // labels at the edges: both ends, and the inner edges that keep 14 units clear
         let edges: Vec<f64> = if hi > lo { sc.edges.clone() } else { vec![lo] };
+        let top_y = at(edges[edges.len() - 1]);
+        let mut last_y = f64::INFINITY;
         for (i, &s) in edges.iter().enumerate() {
             let y = at(s);
             let is_end = i == 0 || i == edges.len() - 1;
-            if (last_y - y) < 14.0 && !(is_end && i > 0) {
+            if !is_end && (last_y - y < 14.0 || y - top_y < 14.0) {
                 continue;
             }
             let _ = writeln!(
@@ -1010,7 +1058,7 @@ mod tests {
             true,
         );
         let svg = landscape_svg(&l, "big");
-        assert!(svg.len() < 600_000, "{}", svg.len());
+        assert!(svg.len() < 300_000, "{}", svg.len());
         let doc = roxmltree::Document::parse(&svg).unwrap();
         let d = by_class(&doc, "training-path")[0].attribute("d").unwrap();
         assert_eq!(numbers(d).len(), 2 * (MAX_PATH_POINTS + 1));
