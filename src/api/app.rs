@@ -41,7 +41,7 @@ use super::edge::{EdgeLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, set_spec};
 use super::problem::ApiError;
-use super::routes::{catalogue, gradient, loss, ops, pages, train};
+use super::routes::{catalogue, gradient, landscape, loss, ops, pages, train};
 use super::state::AppState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -61,6 +61,8 @@ fn api_routes() -> (Router<AppState>, Vec<String>) {
         .routes(routes!(gradient::post_gradient))
         .routes(routes!(train::post_train))
         .routes(routes!(train::get_examples))
+        .routes(routes!(landscape::post_landscape))
+        .routes(routes!(landscape::get_examples))
         .routes(routes!(catalogue::get_losses))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -2,6 +2,8 @@
 //! into one row-major buffer), params objects, reductions, and their OpenAPI schemas.
 //! With the route DTOs, the only place that knows JSON names.
 
+pub mod landscape;
+
 use std::borrow::Cow;
 use std::fmt;
 

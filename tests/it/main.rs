@@ -5,6 +5,7 @@
 mod compute_purity;
 mod errors;
 mod gradient_api;
+mod landscape_api;
 mod loss_api;
 mod losses_reference;
 mod openapi;

@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod gradient;
+pub mod landscape;
 pub mod loss;
 pub mod ops;
 pub mod pages;

@@ -207,7 +207,7 @@ struct FinalOut<'a> {
 }
 
 #[derive(Serialize)]
-struct ResponseOut<'a> {
+pub(crate) struct ResponseOut<'a> {
     iterations: u64,
     converged: bool,
     stop_reason: &'static str,
@@ -226,7 +226,7 @@ fn final_out(f: &FinalState) -> FinalOut<'_> {
     }
 }
 
-fn response_out(r: &TrainResult, with_trace: bool) -> ResponseOut<'_> {
+pub(crate) fn response_out(r: &TrainResult, with_trace: bool) -> ResponseOut<'_> {
     ResponseOut {
         iterations: r.iterations,
         converged: r.converged,
@@ -309,7 +309,7 @@ fn parse_and_prepare(body: &[u8], state: &AppState) -> Result<Prepared, ApiError
         .map_err(|e| compute_error(e, state.config.timeout_secs))
 }
 
-fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
+pub(crate) fn to_spec(req: TrainRequest) -> Result<TrainSpec, ComputeError> {
     let activation = Activation::parse(
         req.activation.as_ref().map_or("identity", |a| a.0.as_str()),
         &req.activation_params.0,
