@@ -299,9 +299,9 @@ mod fast_path_agrees {
     //! sonic-rs is only the fast path: whatever it accepts, serde_json must accept with
     //! the same value, or the two parsers would answer the same body differently.
     use super::ApiError;
-    use crate::api::routes::loss::LossRequest;
     use crate::api::state::SMALL_BODY_BYTES;
     use crate::api::wire::MapOnly;
+    use crate::api::wire::loss::LossRequest;
 
     const BODIES: &[&str] = &[
         r#"{"predictions": [1, 2.5], "targets": [0, 1]}"#,

@@ -1,5 +1,6 @@
 //! HTTP only: JSON in → compute call → JSON out. Config, state, the router and its
-//! layers, the accept loop, problem+json errors, our extractor, wire shapes, the OpenAPI document.
+//! layers, the accept loop, problem+json errors, our extractor, wire shapes, NDJSON
+//! streaming, the OpenAPI document.
 
 pub mod app;
 pub mod compress;
@@ -8,6 +9,7 @@ pub mod cors;
 pub mod edge;
 pub mod extract;
 pub mod metrics;
+pub mod ndjson;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

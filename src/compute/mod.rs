@@ -16,6 +16,7 @@ pub mod array;
 pub mod chain;
 pub mod check;
 pub mod error;
+pub mod gradient;
 pub mod landscape;
 pub mod loss;
 pub mod numeric;

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use crate::api::extract::{JsonBytes, parse_json};
 use crate::api::problem::ApiError;
 use crate::api::routes::json_response;
+use crate::api::routes::train::train_limits;
 use crate::api::state::{AppState, compute_error};
 use crate::api::wire::landscape::{LandscapeExample, LandscapeRequest, LandscapeResponse, to_json};
 use crate::compute::landscape::{self, LandscapeLimits};
-use crate::compute::train::TrainLimits;
 
 /// Whether the client asked for the picture.
 fn wants_svg(headers: &HeaderMap) -> bool {
@@ -53,14 +53,9 @@ pub async fn post_landscape(
             let req: LandscapeRequest = parse_json(&body)?;
             drop(body);
             let (spec, title) = req.into_spec().map_err(|e| compute_error(e, secs))?;
-            let c = &st.config;
             let limits = LandscapeLimits {
-                train: TrainLimits {
-                    max_iterations: c.max_iterations,
-                    max_trace_rows: c.max_trace_rows,
-                    max_trace_numbers: c.max_trace_numbers,
-                },
-                max_grid_points: c.max_grid_points,
+                train: train_limits(&st),
+                max_grid_points: st.config.max_grid_points,
             };
             let l = landscape::prepare(spec, &limits)
                 .and_then(|p| p.compute(cancel))

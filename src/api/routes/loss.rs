@@ -2,62 +2,13 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::api::extract::{JsonBytes, KindPath, parse_json};
 use crate::api::problem::ApiError;
 use crate::api::routes::{json_response, to_json};
 use crate::api::state::{AppState, SMALL_BODY_BYTES, compute_error};
-use crate::api::wire::{ArrayOut, LossOut, NumArray, ParamsDto, ReductionDto};
-use crate::compute::{Array, LossKind, LossSpec, LossValue};
-
-/// A loss request: `predictions` (a) and `targets` (y) of the same shape (or, for
-/// `cross_entropy` and `nll`, one class index per row as `targets`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"predictions": [0.5, 2.0, -1.0], "targets": [1.0, 0.0, -1.5], "gradient": true}))]
-pub struct LossRequest {
-    /// The model output a: `number[]` or `number[][]` (rows = samples).
-    pub predictions: NumArray,
-    /// The targets y: the predictions' shape, or one class index per row (cross_entropy, nll).
-    pub targets: NumArray,
-    /// `mean` (default) | `sum` | `none`.
-    #[serde(default)]
-    pub reduction: ReductionDto,
-    /// One non-negative weight per row (per element for a flat elementwise input), broadcast
-    /// over that row's terms. `mean` divides Σ s·l by Σ s over every term.
-    #[schema(value_type = Option<Vec<f64>>)]
-    pub weights: Option<Vec<f64>>,
-    /// Predictions are logits z (bce, cross_entropy, focal) or log-rates (poisson); stable forms.
-    #[serde(default)]
-    pub from_logits: bool,
-    /// Parameters of the kind (GET /losses lists them with defaults and ranges).
-    #[serde(default)]
-    pub params: ParamsDto,
-    /// Also return dL/d(predictions) of the reduced loss (for `none`: of the sum).
-    #[serde(default)]
-    pub gradient: bool,
-}
-
-/// The loss, its term count, and the gradient when asked for.
-#[derive(Serialize, ToSchema)]
-pub struct LossResponse<'a> {
-    #[schema(example = "mse")]
-    pub kind: &'static str,
-    #[schema(example = "mean")]
-    pub reduction: &'static str,
-    /// The number of terms (elements for elementwise kinds, rows for per-row kinds).
-    #[schema(example = 3)]
-    pub count: usize,
-    pub loss: LossOut<'a>,
-    /// dL/d(predictions), shaped like predictions.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gradient: Option<ArrayOut<'a>>,
-    /// Present exactly when a numerical guard acted; says which.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub guard: Option<String>,
-}
+use crate::api::wire::loss::{LossRequest, LossResponse};
+use crate::compute::{ComputeError, LossKind, LossSpec};
 
 /// Evaluate a loss kind.
 #[utoipa::path(
@@ -93,7 +44,7 @@ pub async fn post_loss(
 }
 
 /// Parsed request → compute → serialised response.
-fn evaluate(kind: LossKind, req: LossRequest) -> Result<Vec<u8>, crate::compute::ComputeError> {
+fn evaluate(kind: LossKind, req: LossRequest) -> Result<Vec<u8>, ComputeError> {
     let spec = LossSpec::new(kind, &req.params.0, req.from_logits)?;
     let reduction = req.reduction.into();
     let r = spec.evaluate(
@@ -103,18 +54,6 @@ fn evaluate(kind: LossKind, req: LossRequest) -> Result<Vec<u8>, crate::compute:
         req.weights.as_deref(),
         req.gradient,
     )?;
-    let res = LossResponse {
-        kind: kind.name(),
-        reduction: reduction.name(),
-        count: r.count,
-        loss: LossOut(&r.loss),
-        gradient: r.gradient.as_ref().map(ArrayOut),
-        guard: r.guard.describe(),
-    };
-    let numbers = r.gradient.as_ref().map_or(0, Array::len)
-        + match &r.loss {
-            LossValue::Terms(t) => t.len(),
-            LossValue::Scalar(_) => 1,
-        };
-    Ok(to_json(&res, numbers))
+    let res = LossResponse::new(kind, reduction, &r);
+    Ok(to_json(&res, LossResponse::numbers(&r)))
 }

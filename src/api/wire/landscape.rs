@@ -6,12 +6,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::routes::train::{
-    InitDto, OptimizerDto, StopDto, TrainRequest, TrainState, response_out, to_spec,
+use super::train::{
+    InitDto, OptimizerDto, StopDto, TrainModelDto, TrainResponse, TrainRun, TrainState,
 };
-use crate::api::wire::{ActivationName, KindDto, NumArray, ParamsDto};
+use super::{ActivationName, KindDto, NumArray, ParamsDto};
 use crate::compute::ComputeError;
 use crate::compute::landscape::{AxisSpec, Landscape, LandscapeSpec};
+use crate::compute::train::{Optimizer, StopRules};
 
 /// One axis: a parameter of the model and its range.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,7 +41,7 @@ pub struct PathDto {
     pub batch_size: Option<u64>,
     pub seed: Option<u64>,
     pub max_iterations: u64,
-    #[serde(default, deserialize_with = "crate::api::wire::map_only")]
+    #[serde(default, deserialize_with = "super::map_only")]
     pub stop: StopDto,
     /// Default 1; 0 = an empty path (the run still runs).
     pub trace_every: Option<u64>,
@@ -66,7 +67,7 @@ pub struct LandscapeRequest {
     #[serde(default)]
     pub params: ParamsDto,
     /// Every parameter but x and y keeps its init value (default zeros).
-    #[serde(default, deserialize_with = "crate::api::wire::map_only")]
+    #[serde(default, deserialize_with = "super::map_only")]
     pub init: InitDto,
     /// Default true; false: the bias stays at its init value on the path.
     pub use_bias: Option<bool>,
@@ -85,17 +86,7 @@ impl LandscapeRequest {
                 .as_ref()
                 .map_or("identity", |a| a.0.as_str())
         );
-        let has_path = self.path.is_some();
-        let path = self.path.unwrap_or(PathDto {
-            learning_rate: 1.0,
-            optimizer: None,
-            batch_size: None,
-            seed: None,
-            max_iterations: 0,
-            stop: StopDto::default(),
-            trace_every: Some(0),
-        });
-        let train = to_spec(TrainRequest {
+        let model = TrainModelDto {
             inputs: self.inputs,
             targets: self.targets,
             activation: self.activation,
@@ -104,20 +95,37 @@ impl LandscapeRequest {
             params: self.params,
             init: self.init,
             use_bias: self.use_bias,
-            learning_rate: path.learning_rate,
-            optimizer: path.optimizer,
-            batch_size: path.batch_size,
-            seed: path.seed,
-            max_iterations: path.max_iterations,
-            stop: path.stop,
-            trace_every: path.trace_every,
-        })
-        .map_err(|mut e| {
-            if e.field.starts_with("/optimizer") {
-                e.field = format!("/path{}", e.field);
-            }
-            e
-        })?;
+        }
+        .into_model()?;
+        let has_path = self.path.is_some();
+        // without a path, a run of no updates (its settings are not used)
+        let run = match self.path {
+            None => TrainRun {
+                learning_rate: 1.0,
+                optimizer: Optimizer::Sgd,
+                batch_size: None,
+                seed: None,
+                max_iterations: 0,
+                stop: StopRules::default(),
+                trace_every: 0,
+            },
+            Some(p) => TrainRun {
+                learning_rate: p.learning_rate,
+                optimizer: match &p.optimizer {
+                    None => Optimizer::Sgd,
+                    Some(o) => o.parse().map_err(|mut e| {
+                        e.field = format!("/path{}", e.field);
+                        e
+                    })?,
+                },
+                batch_size: p.batch_size,
+                seed: p.seed,
+                max_iterations: p.max_iterations,
+                stop: p.stop.into(),
+                trace_every: p.trace_every.unwrap_or(1),
+            },
+        };
+        let train = model.into_spec(run);
         let axis = |a: AxisDto| AxisSpec {
             parameter: a.parameter,
             from: a.from,
@@ -170,7 +178,7 @@ struct TailOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<Vec<PointOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    run: Option<crate::api::routes::train::ResponseOut<'a>>,
+    run: Option<TrainResponse<'a>>,
 }
 
 /// The JSON answer. serde_json writes a non-finite f64 as `null`, as the contract asks
@@ -203,7 +211,7 @@ pub fn to_json(l: &Landscape) -> Vec<u8> {
                 })
                 .collect()
         }),
-        run: l.path.as_ref().map(|p| response_out(&p.run, false)),
+        run: l.path.as_ref().map(|p| TrainResponse::new(&p.run, false)),
     };
     let nx = l.x.values.len();
     let rows: Vec<Vec<u8>> = l
@@ -290,7 +298,7 @@ pub struct RunSummary {
     /// loss_below | abs_error_below | gradient_norm_below | max_iterations | diverged
     stop_reason: String,
     #[schema(rename = "final")]
-    final_state: TrainState,
+    final_state: TrainState<'static>,
 }
 
 /// A ready-made landscape request.

@@ -1,8 +1,12 @@
 //! JSON shapes shared by the endpoints: `number[] | number[][]` arrays (parsed straight
 //! into one row-major buffer), params objects, reductions, and their OpenAPI schemas.
-//! With the route DTOs, the only place that knows JSON names.
+//! With each endpoint's request and response types in its submodule, the only place
+//! that knows JSON names.
 
+pub mod gradient;
 pub mod landscape;
+pub mod loss;
+pub mod train;
 
 use std::borrow::Cow;
 use std::fmt;
