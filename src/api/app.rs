@@ -43,7 +43,7 @@ use super::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
 use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, SpecText, render};
 use super::problem::ApiError;
-use super::routes::{catalogue, grade, gradient, loss, ops, pages, train};
+use super::routes::{catalogue, grade, gradient, landscape, loss, ops, pages, train};
 use super::state::AppState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -69,6 +69,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(train::post_train))
         .routes(routes!(train::get_examples))
         .routes(routes!(grade::post_grade))
+        .routes(routes!(landscape::post_landscape))
+        .routes(routes!(landscape::get_examples))
         .routes(routes!(catalogue::get_losses))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

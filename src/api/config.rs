@@ -86,6 +86,14 @@ pub struct Config {
         global = true
     )]
     pub max_trace_numbers: u64,
+    /// Most grid points of one POST /landscape (x steps × y steps) → 422 at `/y/steps`.
+    #[arg(
+        long,
+        env = "LOSSLAB_MAX_GRID_POINTS",
+        default_value_t = 250_000,
+        global = true
+    )]
+    pub max_grid_points: u64,
     /// Wall time of one computation in seconds → 503, and the work stops.
     #[arg(
         long,
@@ -216,6 +224,7 @@ impl Default for Config {
             max_iterations: 1_000_000,
             max_trace_rows: 100_000,
             max_trace_numbers: 10_000_000,
+            max_grid_points: 250_000,
             timeout_secs: 30,
             max_grade_items: 10_000,
             max_concurrency: None,

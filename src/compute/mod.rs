@@ -18,6 +18,7 @@ pub mod check;
 pub mod error;
 pub mod grade;
 pub mod gradient;
+pub mod landscape;
 pub mod loss;
 pub mod numeric;
 pub mod params;

@@ -9,6 +9,7 @@ mod fuzz_property;
 mod grade_api;
 mod gradient_api;
 mod keys;
+mod landscape_api;
 mod loss_api;
 mod loss_bits;
 mod losses_reference;

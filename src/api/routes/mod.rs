@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod grade;
 pub mod gradient;
+pub mod landscape;
 pub mod loss;
 pub mod ops;
 pub mod pages;

@@ -4,6 +4,7 @@
 //! that knows JSON names.
 
 pub mod gradient;
+pub mod landscape;
 pub mod loss;
 pub mod train;
 

@@ -11,6 +11,8 @@
 //!   allocation-free fast paths for the common pairs, else
 //!   [`Chain::objective`](crate::compute::chain::Chain::objective), the same loss ∘
 //!   activation as POST /gradient, fused pairs from the logits form);
+//! - `objective` — the loss of a state θ as a function of θ, the very code the loop
+//!   evaluates states with (POST /landscape's grid calls it);
 //! - `optimizer` — torch.optim's update rules, state in and state out;
 //! - `batches` — mini-batch order and the seeded per-epoch shuffle (SplitMix64 +
 //!   Fisher–Yates; the algorithm is documented there and is part of the contract);
@@ -23,11 +25,13 @@
 
 mod batches;
 mod layer;
+mod objective;
 mod optimizer;
 mod prepare;
 mod run;
 
 pub use batches::{Batches, SplitMix64};
+pub use objective::{Dims, Scratch};
 pub use optimizer::{OPTIMIZERS, Optimizer, OptimizerInfo, OptimizerKind, OptimizerState};
 pub use prepare::{Prepared, prepare};
 

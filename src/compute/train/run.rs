@@ -79,19 +79,7 @@ impl Prepared {
     /// the loss, θ or the gradient is not finite (or the loss module refused it).
     fn evaluate_full(&self, theta: &[f64], w: &mut Work, grad: &mut [f64]) -> Option<f64> {
         let (m, n, k) = (self.m, self.n, self.k);
-        layer::forward(&self.x, m, n, k, theta, &mut w.z);
-        let loss = self
-            .objective
-            .eval(
-                m,
-                &w.z,
-                &self.y,
-                self.idx.as_deref(),
-                &mut w.a,
-                &mut w.dz,
-                self.generic_only,
-            )
-            .ok()?;
+        let loss = self.state_loss(theta, &mut w.z, &mut w.a, &mut w.dz).ok()?;
         layer::backward(&self.x, m, n, k, &w.dz, grad);
         (loss.is_finite() && layer::all_finite(theta) && layer::all_finite(grad)).then_some(loss)
     }

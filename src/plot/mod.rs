@@ -17,6 +17,10 @@
 
 use std::fmt::Write as _;
 
+pub mod contour;
+
+pub use contour::landscape_svg;
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 400.0;
 const LEFT: f64 = 84.0;

@@ -1,0 +1,311 @@
+//! JSON shapes of `POST /landscape`: the request (the model and data as /train, two axes,
+//! the optional path run) and the response (axes with their values, the grid with `null`
+//! where the loss is not finite, the minimum, the projected path, the run).
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::train::{
+    InitDto, OptimizerDto, StopDto, TrainModelDto, TrainResponse, TrainRun, TrainState,
+};
+use super::{ActivationName, KindDto, NumArray, ParamsDto};
+use crate::compute::ComputeError;
+use crate::compute::landscape::{AxisSpec, Landscape, LandscapeSpec};
+use crate::compute::train::{Optimizer, StopRules};
+
+/// One axis: a parameter of the model and its range.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AxisDto {
+    /// A JSON pointer to one number of /train's response shapes: flat targets →
+    /// `/weights/i` or `/bias`; m × k targets → `/weights/i/j` or `/bias/j`.
+    #[schema(example = "/weights/0")]
+    pub parameter: String,
+    pub from: f64,
+    /// > from.
+    pub to: f64,
+    /// ≥ 2; the values are from + i·(to − from)/(steps − 1).
+    #[schema(minimum = 2)]
+    pub steps: u64,
+}
+
+/// A /train run from `init` (its own settings, as /train's), drawn as the path.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathDto {
+    /// > 0.
+    pub learning_rate: f64,
+    pub optimizer: Option<OptimizerDto>,
+    #[schema(minimum = 1)]
+    pub batch_size: Option<u64>,
+    pub seed: Option<u64>,
+    pub max_iterations: u64,
+    #[serde(default, deserialize_with = "super::map_only")]
+    pub stop: StopDto,
+    /// Default 1; 0 = an empty path (the run still runs).
+    pub trace_every: Option<u64>,
+}
+
+/// The loss surface of a /train setup over two of its parameters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"inputs": [[1.0]], "targets": [0.5], "activation": "sigmoid",
+    "loss": "l2", "init": {"weights": 2.1972245773362196, "bias": 0.0},
+    "x": {"parameter": "/weights/0", "from": -4.0, "to": 6.0, "steps": 101},
+    "y": {"parameter": "/bias", "from": -5.0, "to": 5.0, "steps": 101},
+    "path": {"learning_rate": 0.2, "max_iterations": 1000, "stop": {"loss_below": 0.001}}}))]
+pub struct LandscapeRequest {
+    /// number[] (m samples, one feature) | number[][] (m × n).
+    pub inputs: NumArray,
+    /// number[] (m) | number[][] (m × k) | class indices (cross_entropy, nll).
+    pub targets: NumArray,
+    pub activation: Option<ActivationName>,
+    #[serde(default)]
+    pub activation_params: ParamsDto,
+    pub loss: KindDto,
+    #[serde(default)]
+    pub params: ParamsDto,
+    /// Every parameter but x and y keeps its init value (default zeros).
+    #[serde(default, deserialize_with = "super::map_only")]
+    pub init: InitDto,
+    /// Default true; false: the bias stays at its init value on the path.
+    pub use_bias: Option<bool>,
+    pub x: AxisDto,
+    pub y: AxisDto,
+    pub path: Option<PathDto>,
+}
+
+impl LandscapeRequest {
+    /// The compute input (through /train's own conversion) and the picture's title.
+    pub fn into_spec(self) -> Result<(LandscapeSpec, String), ComputeError> {
+        let title = format!(
+            "{} + {}",
+            self.loss.0.name(),
+            self.activation
+                .as_ref()
+                .map_or("identity", |a| a.0.as_str())
+        );
+        let model = TrainModelDto {
+            inputs: self.inputs,
+            targets: self.targets,
+            activation: self.activation,
+            activation_params: self.activation_params,
+            loss: self.loss,
+            params: self.params,
+            init: self.init,
+            use_bias: self.use_bias,
+        }
+        .into_model()?;
+        let has_path = self.path.is_some();
+        // without a path, a run of no updates (its settings are not used)
+        let run = match self.path {
+            None => TrainRun {
+                learning_rate: 1.0,
+                optimizer: Optimizer::Sgd,
+                batch_size: None,
+                seed: None,
+                max_iterations: 0,
+                stop: StopRules::default(),
+                trace_every: 0,
+            },
+            Some(p) => TrainRun {
+                learning_rate: p.learning_rate,
+                optimizer: match &p.optimizer {
+                    None => Optimizer::Sgd,
+                    Some(o) => o.parse().map_err(|mut e| {
+                        e.field = format!("/path{}", e.field);
+                        e
+                    })?,
+                },
+                batch_size: p.batch_size,
+                seed: p.seed,
+                max_iterations: p.max_iterations,
+                stop: p.stop.into(),
+                trace_every: p.trace_every.unwrap_or(1),
+            },
+        };
+        let train = model.into_spec(run);
+        let axis = |a: AxisDto| AxisSpec {
+            parameter: a.parameter,
+            from: a.from,
+            to: a.to,
+            steps: a.steps,
+        };
+        Ok((
+            LandscapeSpec {
+                train,
+                x: axis(self.x),
+                y: axis(self.y),
+                path: has_path,
+            },
+            title,
+        ))
+    }
+}
+
+#[derive(Serialize)]
+struct AxisOut<'a> {
+    parameter: &'a str,
+    values: &'a [f64],
+}
+
+#[derive(Serialize)]
+struct MinimumOut {
+    x: f64,
+    y: f64,
+    loss: f64,
+}
+
+#[derive(Serialize)]
+struct PointOut {
+    iteration: u64,
+    x: f64,
+    y: f64,
+    loss: f64,
+}
+
+/// The response: `loss` is written separately (rows in parallel), the rest by serde.
+#[derive(Serialize)]
+struct HeadOut<'a> {
+    x: AxisOut<'a>,
+    y: AxisOut<'a>,
+}
+
+#[derive(Serialize)]
+struct TailOut<'a> {
+    minimum: Option<MinimumOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<Vec<PointOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<TrainResponse<'a>>,
+}
+
+/// The JSON answer. serde_json writes a non-finite f64 as `null`, as the contract asks
+/// for the grid; the grid's rows are printed on every core and joined in order.
+pub fn to_json(l: &Landscape) -> Vec<u8> {
+    let head = HeadOut {
+        x: AxisOut {
+            parameter: &l.x.parameter,
+            values: &l.x.values,
+        },
+        y: AxisOut {
+            parameter: &l.y.parameter,
+            values: &l.y.values,
+        },
+    };
+    let tail = TailOut {
+        minimum: l.minimum.map(|m| MinimumOut {
+            x: m.x,
+            y: m.y,
+            loss: m.loss,
+        }),
+        path: l.path.as_ref().map(|p| {
+            p.points
+                .iter()
+                .map(|q| PointOut {
+                    iteration: q.iteration,
+                    x: q.x,
+                    y: q.y,
+                    loss: q.loss,
+                })
+                .collect()
+        }),
+        run: l.path.as_ref().map(|p| TrainResponse::new(&p.run, false)),
+    };
+    let nx = l.x.values.len();
+    let rows: Vec<Vec<u8>> = l
+        .loss
+        .par_chunks(nx.max(1) * 16)
+        .map(|block| {
+            let mut out = Vec::with_capacity(block.len() * 22);
+            for (i, row) in block.chunks(nx.max(1)).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut out, row);
+            }
+            out
+        })
+        .collect();
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.pop(); // the closing brace: the grid and the tail follow
+    out.extend_from_slice(b",\"loss\":[");
+    for (i, block) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(b"],");
+    let tail = serde_json::to_vec(&tail).unwrap_or_default();
+    out.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
+    out
+}
+
+/// The documented shape of one axis in the response.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AxisValues {
+    parameter: String,
+    /// from + i·(to − from)/(steps − 1).
+    values: Vec<f64>,
+}
+
+/// The smallest finite grid value (the first in row order on ties).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GridMinimum {
+    x: f64,
+    y: f64,
+    loss: f64,
+}
+
+/// A trace row of the run, projected onto the axes.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PathPointDoc {
+    iteration: u64,
+    x: f64,
+    y: f64,
+    loss: f64,
+}
+
+/// The documented shape of a /landscape response.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LandscapeResponse {
+    x: AxisValues,
+    y: AxisValues,
+    /// One row per y value, one column per x value; `null` where the loss is not finite.
+    #[schema(value_type = Vec<Vec<Option<f64>>>)]
+    loss: Vec<Vec<f64>>,
+    /// `null` when no grid value is finite.
+    minimum: Option<GridMinimum>,
+    /// With `path`: its trace rows projected ([] with trace_every 0).
+    path: Option<Vec<PathPointDoc>>,
+    /// With `path`: the run's /train response without `trace`.
+    run: Option<RunSummary>,
+}
+
+/// The path's run: /train's response without `trace`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RunSummary {
+    /// The index of the final state.
+    iterations: u64,
+    converged: bool,
+    /// loss_below | abs_error_below | gradient_norm_below | max_iterations | diverged
+    stop_reason: String,
+    #[schema(rename = "final")]
+    final_state: TrainState<'static>,
+}
+
+/// A ready-made landscape request.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LandscapeExample {
+    name: String,
+    description: String,
+    request: LandscapeRequest,
+}

@@ -1,0 +1,87 @@
+//! /train's objective as a function of the parameters: the mean loss of a state θ on the
+//! whole training set, evaluated by exactly the code the loop evaluates every state with
+//! (run.rs calls [`Prepared::state_loss`]; the single neuron goes through
+//! `layer::single_neuron`, as the loop's monomorphised path does). POST /landscape
+//! evaluates this one function over its grid, so a grid point at a trace row's
+//! parameters equals that row's loss bit for bit.
+
+use super::layer;
+use super::prepare::Prepared;
+use crate::compute::error::ComputeError;
+
+/// The shapes of a prepared run: m samples, n features, k outputs; `flat_targets`:
+/// weights are reported as `[n]` and the bias as a number (else `[n][k]` and `[k]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub flat_targets: bool,
+}
+
+/// Buffers for z, a and dL/dz over the whole training set, made once per worker.
+#[derive(Debug)]
+pub struct Scratch {
+    z: Vec<f64>,
+    a: Vec<f64>,
+    dz: Vec<f64>,
+}
+
+impl Prepared {
+    /// The run's shapes.
+    pub fn dims(&self) -> Dims {
+        Dims {
+            m: self.m,
+            n: self.n,
+            k: self.k,
+            flat_targets: self.flat_targets,
+        }
+    }
+
+    /// θ₀ = (W₀ n × k row-major, b₀ k): weight (i, j) is at `i·k + j`, bias j at `n·k + j`.
+    pub fn initial_parameters(&self) -> &[f64] {
+        &self.theta0
+    }
+
+    /// Buffers for [`Self::objective`].
+    pub fn scratch(&self) -> Scratch {
+        let len = self.m * self.k;
+        Scratch {
+            z: vec![0.0; len],
+            a: vec![0.0; len],
+            dz: vec![0.0; len],
+        }
+    }
+
+    /// The loss of state θ (θ₀'s layout) as /train evaluates it before an update: NaN
+    /// when the loss module refuses the state (a value it cannot take), possibly ±∞.
+    #[inline]
+    pub fn objective(&self, theta: &[f64], scratch: &mut Scratch) -> f64 {
+        match (
+            self.scalar.filter(|_| !self.generic_only),
+            &self.x[..],
+            &self.y[..],
+            theta,
+        ) {
+            (Some(pair), [x], [y], [w, b]) => layer::single_neuron(pair, *x, *y, *w, *b).0,
+            _ => self
+                .state_loss(theta, &mut scratch.z, &mut scratch.a, &mut scratch.dz)
+                .unwrap_or(f64::NAN),
+        }
+    }
+
+    /// z = X·W + b on the whole training set, then the objective (a fast path or the
+    /// chain): the mean loss, with a = act(z) and dL/dz written for the backward pass.
+    pub(super) fn state_loss(
+        &self,
+        theta: &[f64],
+        z: &mut [f64],
+        a: &mut [f64],
+        dz: &mut [f64],
+    ) -> Result<f64, ComputeError> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        layer::forward(&self.x, m, n, k, theta, z);
+        self.objective
+            .eval(m, z, &self.y, self.idx.as_deref(), a, dz, self.generic_only)
+    }
+}
