@@ -415,6 +415,7 @@ impl<S> Layer<S> for KeyAuthLayer {
     }
 }
 
+/// The service of [`KeyAuthLayer`]: Bearer auth on the API operations.
 #[derive(Clone)]
 pub struct KeyAuth<S> {
     inner: S,

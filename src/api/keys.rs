@@ -245,7 +245,9 @@ struct KeyTable {
 /// The limits a key has when its table does not say: the flags.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Defaults {
+    /// `--rate-limit-per-key` (0 = off).
     pub rate_limit_per_key: u32,
+    /// `--max-concurrency-per-key` (0 = off).
     pub max_concurrency_per_key: usize,
 }
 
@@ -291,10 +293,12 @@ impl KeyStore {
         self.snapshot().len()
     }
 
+    /// Whether the file holds no key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The keys file this set was read from (and is reloaded from on SIGHUP).
     pub fn path(&self) -> &Path {
         &self.path
     }

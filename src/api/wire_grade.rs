@@ -248,8 +248,11 @@ impl<'de> DeserializeSeed<'de> for Seed {
 
 /// The limits a /grade request is checked against.
 pub struct GradeLimits {
+    /// `--max-grade-items` (→ 422 at `/items`).
     pub max_items: usize,
+    /// /train's limits, for train tasks.
     pub train: crate::compute::train::TrainLimits,
+    /// `--timeout-secs`, for the messages of a computation past its time limit.
     pub timeout_secs: u64,
 }
 

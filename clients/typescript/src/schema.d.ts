@@ -4,6 +4,59 @@
  */
 
 export interface paths {
+    "/grade": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grade claimed answers (a loss, a gradient, a training run) against losslab's own.
+         * @description Each item's task is computed as its endpoint computes it (with `gradient` when a gradient
+         *     is claimed; with every state a claimed trace row names, also when `trace_every` skips it
+         *     or is 0) and each claimed field is one check, in the order the answer names them.
+         *     Choices where API.md is silent:
+         *     - A number passes iff |got − expected| ≤ atol + rtol·|expected|; an array iff its shape
+         *       is the reference's (`[n]`, `[n][1]` and a bare number all differ) and every element
+         *       passes. A string, `null`, an object or a missing element fails its check with a
+         *       message that holds counts only ("expected 4 numbers, got 3"); errors are clamped to the
+         *       largest f64.
+         *     - `final`'s members (`weights`, `bias`, `loss`, `iteration`) are checks of their own; a
+         *       `final` that is not an object fails as the check `/final`. Trace rows are compared member
+         *       by member in the order loss, weights, bias, gradient_weights, gradient_bias; a row that
+         *       is not an object, has no integer `iteration`, or names a state the run never reaches
+         *       fails. An unknown member of `final` or of a row is an error of the item, as is a field
+         *       the task cannot produce (`activations`, `d_logits` without logits).
+         *     - Diagnosis scope: ½×, 2× and −1× apply to `/loss` and `/gradient` (loss tasks), `/loss`,
+         *       `/d_predictions`, `/d_logits` (gradient tasks), `/final/loss` (train tasks); √ to a scalar
+         *       `/loss` or `/final/loss`; the other reduction to loss and gradient tasks; `log_base` tries
+         *       e, 2 and 10 for kinds with that param; `kl_reversed` applies to a kl_div `/loss` given
+         *       predictions; `logits_as_probabilities` / `probabilities_as_logits` to loss tasks of kinds
+         *       with a logits form; `weights_ignored` drops each of `weights`, `class_weights`,
+         *       `pos_weight` alone and all together; `off_by_one` applies to `/iterations`; the bias and
+         *       ascent variants to every field of a train task. A variant its endpoint would refuse
+         *       (probabilities outside [0, 1] read as probabilities) does not apply. Each computed
+         *       variant is the same computation with one setting changed, done only for failed checks
+         *       and once per task per request (items sharing a task body share it).
+         *     - An item in error scores 0 and keeps its `points` as `max_score` when they can be read
+         *       (0 when they are invalid or the item is not an object). A loss task without `kind` is a
+         *       422 at `kind`; an unknown kind is the 404 /loss/{kind} answers, with the pointer. A
+         *       number outside the f64 range anywhere in the body makes the whole request a 400.
+         *     - The feedback names what was right, what was not (with the first mismatching element's
+         *       pointer), and each mistake in plain words; with `reveal: "diff"` it also says what the
+         *       student gave there and the error allowed, with `expected` the expected value, and with
+         *       `none` it holds no number from the answer or the reference.
+         */
+        post: operations["post_grade"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/gradient": {
         parameters: {
             query?: never;
@@ -30,6 +83,43 @@ export interface paths {
         };
         /** Alive: answers 200 as long as the process serves requests. */
         get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/landscape": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The loss surface of a /train setup over two of its parameters. */
+        post: operations["post_landscape"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/landscape/examples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ready-made landscapes: the textbook neuron's (w, b) plane under l2 and under bce, each
+         *     with the path of its run.
+         */
+        get: operations["get_examples"];
         put?: never;
         post?: never;
         delete?: never;
@@ -175,6 +265,36 @@ export interface components {
             /** @description Its parameters (`activation_params`). */
             params: components["schemas"]["ParamOut"][];
         };
+        /** @description One axis: a parameter of the model and its range. */
+        AxisDto: {
+            /**
+             * Format: double
+             * @description The first value of the axis.
+             */
+            from: number;
+            /**
+             * @description A JSON pointer to one number of /train's response shapes: flat targets →
+             *     `/weights/i` or `/bias`; m × k targets → `/weights/i/j` or `/bias/j`.
+             * @example /weights/0
+             */
+            parameter: string;
+            /**
+             * Format: u-int64
+             * @description ≥ 2; the values are from + i·(to − from)/(steps − 1).
+             */
+            steps: number;
+            /**
+             * Format: double
+             * @description > from.
+             */
+            to: number;
+        };
+        /** @description The documented shape of one axis in the response. */
+        AxisValues: {
+            parameter: string;
+            /** @description from + i·(to − from)/(steps − 1). */
+            values: number[];
+        };
         /** @description What losslab knows: every loss kind, activation and optimizer. */
         Catalogue: {
             /** @description The activations. */
@@ -221,6 +341,171 @@ export interface components {
              * @example probabilities must lie in [0, 1]; got 1.5
              */
             message: string;
+        };
+        /** @description Where a check first fails. */
+        FirstMismatch: {
+            /**
+             * Format: double
+             * @description atol + rtol·|expected| (`diff`, `expected`).
+             */
+            allowed?: number | null;
+            /** @description A JSON pointer into the answer. */
+            at: string;
+            /** @description `expected` only. */
+            expected?: Record<string, never> | null;
+            /** @description The claimed value there (`diff`, `expected`). */
+            got?: Record<string, never> | null;
+            /**
+             * Format: u-int64
+             * @description The trace row's iteration (`diff`, `expected`).
+             */
+            iteration?: number | null;
+        };
+        /**
+         * @description The response format.
+         * @enum {string}
+         */
+        FormatDto: "losslab" | "gradescope";
+        /** @description The verdict on one claimed field. */
+        GradeCheck: {
+            /**
+             * Format: u-int64
+             * @description Numbers compared (rows for a trace, 1 for an equality).
+             */
+            count: number;
+            /** @description The reference value (`reveal: "expected"` only). */
+            expected?: Record<string, never> | null;
+            /** @description A JSON pointer into the answer (`/loss`, `/final/weights`, `/trace`). */
+            field: string;
+            first_mismatch?: null | components["schemas"]["FirstMismatch"];
+            /**
+             * Format: double
+             * @description `diff` and `expected` only.
+             */
+            max_abs_error?: number | null;
+            /**
+             * Format: double
+             * @description max |got − expected| / |expected| over the non-zero expected elements (`diff`,
+             *     `expected`).
+             */
+            max_rel_error?: number | null;
+            message: string;
+            /** Format: u-int64 */
+            mismatches: number;
+            passed: boolean;
+        };
+        /** @description A mistake that explains a failed check. */
+        GradeDiagnosis: {
+            /** @description The failed check's field. */
+            field: string;
+            message: string;
+            /**
+             * @description half_factor | double_factor | sum_instead_of_mean | mean_instead_of_sum |
+             *     sign_flipped | log_base | kl_reversed | logits_as_probabilities |
+             *     probabilities_as_logits | weights_ignored | square_instead_of_abs |
+             *     abs_instead_of_square | root_taken | activation_derivative_missing | wrt_logits |
+             *     bias_trained | bias_frozen | off_by_one | gradient_ascent
+             */
+            mistake: string;
+        };
+        /** @description One claimed answer and the task it answers. */
+        GradeItem: {
+            /**
+             * @description The claim: loss → `loss`, `gradient`; gradient → `loss`, `activations`,
+             *     `d_predictions`, `d_logits`; train → `iterations`, `stop_reason`, `converged`,
+             *     `final` (`weights`, `bias`, `loss`, `iteration`), `trace` (rows with `iteration`
+             *     and any of `loss`, `weights`, `bias`, `gradient_weights`, `gradient_bias`). The
+             *     values are untrusted: a string, `null`, a wrong shape or a missing element fails
+             *     its check, never the request.
+             */
+            answer: Record<string, never>;
+            /** @description Default: the item's index as a string ("3"). */
+            id?: string | null;
+            /** @description Partial credit: points × the mean over checks of the fraction passed. */
+            partial?: boolean | null;
+            /**
+             * Format: double
+             * @description ≥ 0 (default 1).
+             */
+            points?: number | null;
+            task: components["schemas"]["GradeTask"];
+            tolerance?: null | components["schemas"]["ToleranceDto"];
+        };
+        /** @description A class's claimed answers. */
+        GradeRequest: {
+            format?: null | components["schemas"]["FormatDto"];
+            /** @description 1 … `--max-grade-items` items (default 10 000; more → 422 at `/items`). */
+            items: components["schemas"]["GradeItem"][];
+            reveal?: null | components["schemas"]["RevealDto"];
+            tolerance?: null | components["schemas"]["ToleranceDto"];
+        };
+        /** @description Every item graded. */
+        GradeResponse: {
+            /** Format: u-int64 */
+            count: number;
+            /** Format: u-int64 */
+            errors: number;
+            /** Format: u-int64 */
+            failed: number;
+            items: components["schemas"]["GradedItem"][];
+            /**
+             * Format: double
+             * @description Σ item points (items in error included).
+             */
+            max_score: number;
+            /** Format: u-int64 */
+            passed: number;
+            /**
+             * Format: double
+             * @description Σ item scores.
+             */
+            score: number;
+        };
+        /** @description losslab's format (default), or Gradescope's results.json with `format: "gradescope"`. */
+        GradeResults: components["schemas"]["GradeResponse"] | components["schemas"]["GradescopeResults"];
+        /** @description Exactly one of `loss`, `gradient`, `train`: the body of that endpoint. */
+        GradeTask: {
+            gradient?: null | components["schemas"]["GradientRequest"];
+            loss?: null | components["schemas"]["LossTask"];
+            train?: null | components["schemas"]["TrainRequest"];
+        };
+        /** @description One graded item. */
+        GradedItem: {
+            checks: components["schemas"]["GradeCheck"][];
+            /** @description Every mistake of the table whose result passes a failed check, in table order. */
+            diagnosis: components["schemas"]["GradeDiagnosis"][];
+            /**
+             * @description A paragraph written for the student (no number from the answer or the reference
+             *     with `reveal: "none"`).
+             */
+            feedback: string;
+            id: string;
+            /** Format: double */
+            max_score: number;
+            problem?: null | components["schemas"]["Problem"];
+            /** Format: double */
+            score: number;
+            /** @description passed | failed | error */
+            status: string;
+        };
+        /** @description Gradescope's results.json. */
+        GradescopeResults: {
+            /** Format: double */
+            score: number;
+            tests: components["schemas"]["GradescopeTest"][];
+        };
+        /** @description One item as a Gradescope test. */
+        GradescopeTest: {
+            /** Format: double */
+            max_score: number;
+            /** @description The item's id. */
+            name: string;
+            /** @description The feedback paragraph. */
+            output: string;
+            /** Format: double */
+            score: number;
+            /** @description passed | failed (an item in error fails) */
+            status: string;
         };
         /**
          * @description A gradient request: `predictions` (a), or `logits` (z) with an `activation`.
@@ -271,10 +556,96 @@ export interface components {
             /** @description The reduced loss, or the terms (`none`). */
             loss: components["schemas"]["LossValue"];
         };
+        /** @description The smallest finite grid value (the first in row order on ties). */
+        GridMinimum: {
+            /** Format: double */
+            loss: number;
+            /** Format: double */
+            x: number;
+            /** Format: double */
+            y: number;
+        };
         /** @description Initial parameters (default zeros); a number broadcasts. */
         InitDto: {
             bias?: null | components["schemas"]["NumberOrArray"];
             weights?: null | components["schemas"]["NumberOrArray"];
+        };
+        /** @description A ready-made landscape request. */
+        LandscapeExample: {
+            description: string;
+            name: string;
+            request: components["schemas"]["LandscapeRequest"];
+        };
+        /**
+         * @description The loss surface of a /train setup over two of its parameters.
+         * @example {
+         *       "activation": "sigmoid",
+         *       "init": {
+         *         "bias": 0,
+         *         "weights": 2.1972245773362196
+         *       },
+         *       "inputs": [
+         *         [
+         *           1
+         *         ]
+         *       ],
+         *       "loss": "l2",
+         *       "path": {
+         *         "learning_rate": 0.2,
+         *         "max_iterations": 1000,
+         *         "stop": {
+         *           "loss_below": 0.001
+         *         }
+         *       },
+         *       "targets": [
+         *         0.5
+         *       ],
+         *       "x": {
+         *         "from": -4,
+         *         "parameter": "/weights/0",
+         *         "steps": 101,
+         *         "to": 6
+         *       },
+         *       "y": {
+         *         "from": -5,
+         *         "parameter": "/bias",
+         *         "steps": 101,
+         *         "to": 5
+         *       }
+         *     }
+         */
+        LandscapeRequest: {
+            activation?: null | components["schemas"]["Activation"];
+            /** @description The activation's params (leaky_relu's `negative_slope`). */
+            activation_params?: components["schemas"]["Params"];
+            /** @description Every parameter but x and y keeps its init value (default zeros). */
+            init?: components["schemas"]["InitDto"];
+            /** @description number[] (m samples, one feature) | number[][] (m × n). */
+            inputs: components["schemas"]["NumberArray"];
+            /** @description The loss kind, as /train's. */
+            loss: components["schemas"]["LossKind"];
+            /** @description The loss kind's params. */
+            params?: components["schemas"]["Params"];
+            path?: null | components["schemas"]["PathDto"];
+            /** @description number[] (m) | number[][] (m × k) | class indices (cross_entropy, nll). */
+            targets: components["schemas"]["NumberArray"];
+            /** @description Default true; false: the bias stays at its init value on the path. */
+            use_bias?: boolean | null;
+            /** @description The parameter along the columns of the grid. */
+            x: components["schemas"]["AxisDto"];
+            /** @description The parameter along the rows of the grid (another one than x). */
+            y: components["schemas"]["AxisDto"];
+        };
+        /** @description The documented shape of a /landscape response. */
+        LandscapeResponse: {
+            /** @description One row per y value, one column per x value; `null` where the loss is not finite. */
+            loss: (number | null)[][];
+            minimum?: null | components["schemas"]["GridMinimum"];
+            /** @description With `path`: its trace rows projected ([] with trace_every 0). */
+            path?: components["schemas"]["PathPointDoc"][] | null;
+            run?: null | components["schemas"]["RunSummary"];
+            x: components["schemas"]["AxisValues"];
+            y: components["schemas"]["AxisValues"];
         };
         /** @description A loss kind's catalogue entry. */
         LossInfoOut: {
@@ -360,6 +731,27 @@ export interface components {
              */
             reduction: string;
         };
+        /** @description A /loss/{kind} body with its kind. */
+        LossTask: {
+            /** @description Predictions are logits z (bce, cross_entropy, focal) or log-rates (poisson); stable forms. */
+            from_logits?: boolean;
+            /** @description Also return dL/d(predictions) of the reduced loss (for `none`: of the sum). */
+            gradient?: boolean;
+            kind: components["schemas"]["LossKind"];
+            /** @description Parameters of the kind (GET /losses lists them with defaults and ranges). */
+            params?: components["schemas"]["Params"];
+            /** @description The model output a: `number[]` or `number[][]` (rows = samples). */
+            predictions: components["schemas"]["NumberArray"];
+            /** @description `mean` (default) | `sum` | `none`. */
+            reduction?: components["schemas"]["ReductionDto"];
+            /** @description The targets y: the predictions' shape, or one class index per row (cross_entropy, nll). */
+            targets: components["schemas"]["NumberArray"];
+            /**
+             * @description One non-negative weight per row (per element for a flat elementwise input), broadcast
+             *     over that row's terms. `mean` divides Σ s·l by Σ s over every term.
+             */
+            weights?: number[] | null;
+        };
         /** @description The reduced loss (mean, sum), or the terms (none): elementwise kinds shaped like predictions, per-row kinds a flat array of length m. */
         LossValue: number | number[] | number[][];
         /** @description A flat array [n] or a matrix [[..], ..] (rows = samples, all rows the same non-zero length). */
@@ -406,6 +798,48 @@ export interface components {
         Params: {
             [key: string]: number | boolean | number[];
         };
+        /** @description A /train run from `init` (its own settings, as /train's), drawn as the path. */
+        PathDto: {
+            /**
+             * Format: u-int64
+             * @description 1 ≤ bs ≤ m; default m (full batch).
+             */
+            batch_size?: number | null;
+            /**
+             * Format: double
+             * @description > 0.
+             */
+            learning_rate: number;
+            /**
+             * Format: u-int64
+             * @description ≥ 0; at most the server's `--max-iterations`.
+             */
+            max_iterations: number;
+            optimizer?: null | components["schemas"]["Optimizer"];
+            /**
+             * Format: u-int64
+             * @description A reproducible shuffle each epoch, as /train's.
+             */
+            seed?: number | null;
+            /** @description Stop rules, as /train's. */
+            stop?: components["schemas"]["StopDto"];
+            /**
+             * Format: u-int64
+             * @description Default 1; 0 = an empty path (the run still runs).
+             */
+            trace_every?: number | null;
+        };
+        /** @description A trace row of the run, projected onto the axes. */
+        PathPointDoc: {
+            /** Format: u-int64 */
+            iteration: number;
+            /** Format: double */
+            loss: number;
+            /** Format: double */
+            x: number;
+            /** Format: double */
+            y: number;
+        };
         /** @description An RFC 9457 problem. `errors` is always present (possibly empty). */
         Problem: {
             /**
@@ -437,6 +871,23 @@ export interface components {
          * @enum {string}
          */
         ReductionDto: "mean" | "sum" | "none";
+        /**
+         * @description How much of the reference a response shows.
+         * @enum {string}
+         */
+        RevealDto: "none" | "diff" | "expected";
+        /** @description The path's run: /train's response without `trace`. */
+        RunSummary: {
+            converged: boolean;
+            final: components["schemas"]["TrainState"];
+            /**
+             * Format: u-int64
+             * @description The index of the final state.
+             */
+            iterations: number;
+            /** @description loss_below | abs_error_below | gradient_norm_below | max_iterations | diverged */
+            stop_reason: string;
+        };
         /** @description A safetensors file (https://huggingface.co/docs/safetensors): tensors named after the body's arrays (requests: predictions, targets, weights, logits; F64 or F32, class-index targets also I64/I32; shape [n] or [m, k]); `__metadata__.request` holds the JSON text of the other fields (other metadata keys are ignored). Answers: every array of the JSON answer as an F64 tensor of its shape, `__metadata__.response` the JSON text of the rest. */
         SafetensorsFile: string;
         /** @description A liveness or readiness answer. */
@@ -464,6 +915,22 @@ export interface components {
              * @description Stop when the loss is below this.
              */
             loss_below?: number | null;
+        };
+        /**
+         * @description `{"rtol"?, "atol"?}`: each overrides the level above (item → request → numpy's
+         *     defaults 1e-5, 1e-8).
+         */
+        ToleranceDto: {
+            /**
+             * Format: double
+             * @description Absolute tolerance (≥ 0; default 1e-8).
+             */
+            atol?: number | null;
+            /**
+             * Format: double
+             * @description Relative tolerance (≥ 0; default 1e-5).
+             */
+            rtol?: number | null;
         };
         /** @description One trace row: state i before update i + 1, with the whole-set gradient. */
         TraceRow: {
@@ -615,6 +1082,108 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    post_grade: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GradeRequest"];
+            };
+        };
+        responses: {
+            /** @description Every item graded (an item whose task, answer names, tolerance or points are invalid has status `error` and its `problem`); with `format: "gradescope"`, Gradescope's results.json */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GradeResults"];
+                };
+            };
+            /** @description Malformed JSON, or a number outside the f64 range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The whole request body did not arrive within the body timeout (--body-timeout-secs); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but invalid: errors[].field points at the offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited (only when a limit is configured) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Overloaded, shutting down, or past the time limit */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     post_gradient: {
         parameters: {
             query?: never;
@@ -641,6 +1210,26 @@ export interface operations {
             };
             /** @description Malformed JSON, or a number outside the f64 range */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The whole request body did not arrive within the body timeout (--body-timeout-secs); the connection is closed */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -719,6 +1308,140 @@ export interface operations {
             };
         };
     };
+    post_landscape: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LandscapeRequest"];
+            };
+        };
+        responses: {
+            /** @description The grid of /train's objective (rows = y values, columns = x values, `null` where not finite), its minimum, and the projected path of the run when `path` is given; with `Accept: image/svg+xml` the filled contour picture with labelled isolines, colour bar and the path. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LandscapeResponse"];
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description Malformed JSON, or a number outside the f64 range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The whole request body did not arrive within the body timeout (--body-timeout-secs); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but invalid: errors[].field points at the offending field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited (only when a limit is configured) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Overloaded, shutting down, or past the time limit */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_examples: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Examples */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LandscapeExample"][];
+                };
+            };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     post_loss: {
         parameters: {
             query?: never;
@@ -758,8 +1481,28 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Unknown loss kind in the path (the detail lists the known kinds) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The whole request body did not arrive within the body timeout (--body-timeout-secs); the connection is closed */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -834,6 +1577,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Catalogue"];
+                };
+            };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -922,6 +1676,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The whole request body did not arrive within the body timeout (--body-timeout-secs); the connection is closed */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body larger than the configured limit */
             413: {
                 headers: {
@@ -989,6 +1763,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrainExample"][];
+                };
+            };
+            /** @description No known API key (only when the server has keys); the WWW-Authenticate header names the scheme */
+            401: {
+                headers: {
+                    /** @description Bearer realm="losslab" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -22,6 +22,7 @@ pub struct AxisDto {
     /// `/weights/i` or `/bias`; m × k targets → `/weights/i/j` or `/bias/j`.
     #[schema(example = "/weights/0")]
     pub parameter: String,
+    /// The first value of the axis.
     pub from: f64,
     /// > from.
     pub to: f64,
@@ -36,11 +37,16 @@ pub struct AxisDto {
 pub struct PathDto {
     /// > 0.
     pub learning_rate: f64,
+    /// As /train's `optimizer` (default sgd).
     pub optimizer: Option<OptimizerDto>,
+    /// 1 ≤ bs ≤ m; default m (full batch).
     #[schema(minimum = 1)]
     pub batch_size: Option<u64>,
+    /// A reproducible shuffle each epoch, as /train's.
     pub seed: Option<u64>,
+    /// ≥ 0; at most the server's `--max-iterations`.
     pub max_iterations: u64,
+    /// Stop rules, as /train's.
     #[serde(default, deserialize_with = "super::map_only")]
     pub stop: StopDto,
     /// Default 1; 0 = an empty path (the run still runs).
@@ -60,10 +66,14 @@ pub struct LandscapeRequest {
     pub inputs: NumArray,
     /// number[] (m) | number[][] (m × k) | class indices (cross_entropy, nll).
     pub targets: NumArray,
+    /// a = act(z), as /train's (default identity).
     pub activation: Option<ActivationName>,
+    /// The activation's params (leaky_relu's `negative_slope`).
     #[serde(default)]
     pub activation_params: ParamsDto,
+    /// The loss kind, as /train's.
     pub loss: KindDto,
+    /// The loss kind's params.
     #[serde(default)]
     pub params: ParamsDto,
     /// Every parameter but x and y keeps its init value (default zeros).
@@ -71,8 +81,11 @@ pub struct LandscapeRequest {
     pub init: InitDto,
     /// Default true; false: the bias stays at its init value on the path.
     pub use_bias: Option<bool>,
+    /// The parameter along the columns of the grid.
     pub x: AxisDto,
+    /// The parameter along the rows of the grid (another one than x).
     pub y: AxisDto,
+    /// A /train run from `init`, projected onto (x, y) as the path.
     pub path: Option<PathDto>,
 }
 
