@@ -151,6 +151,20 @@ def test_examples_and_losses(client: Client) -> None:
     assert {"mse", "bce", "cross_entropy", "focal", "cosine"} <= set(kinds)
 
 
+def test_the_landscape_examples_run_through_the_client(client: Client) -> None:
+    examples = client.landscape_examples()
+    assert [e.name for e in examples][:2] == ["textbook-neuron-l2", "textbook-neuron-bce"]
+    req = dict(examples[0].request)
+    r = client.landscape(req.pop("inputs"), req.pop("targets"), **req)
+    steps = (examples[0].request["y"]["steps"], examples[0].request["x"]["steps"])
+    assert r["loss"].shape == steps and r["loss"].dtype == np.float64
+    # the minimum is the smallest finite grid value, and the path starts at init
+    assert r["minimum"]["loss"] == np.nanmin(r["loss"])
+    assert r["path"][0]["iteration"] == 0
+    assert r["path"][0]["x"] == examples[0].request["init"]["weights"]
+    assert r["run"]["iterations"] == r["path"][-1]["iteration"]
+
+
 def test_errors_carry_status_title_and_pointers(client: Client) -> None:
     with pytest.raises(LosslabError) as e:
         client.loss("bce", [0.5, 1.5], [1, 0])

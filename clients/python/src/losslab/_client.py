@@ -424,6 +424,11 @@ class Client:
         """GET /train/examples: named /train requests, the textbook neuron first."""
         return [TrainExample(e["name"], e["description"], e["request"]) for e in self._get("/train/examples")]
 
+    def landscape_examples(self) -> list[TrainExample]:
+        """GET /landscape/examples: named /landscape requests (the textbook neuron's (w, b)
+        plane under l2, then bce, each with the path of its run)."""
+        return [TrainExample(e["name"], e["description"], e["request"]) for e in self._get("/landscape/examples")]
+
     def health(self) -> Health:
         """GET /healthz and /version: whether the service is alive, and its version."""
         try:

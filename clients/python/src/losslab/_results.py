@@ -182,7 +182,8 @@ class TrainResult(_Eq):
 
 @dataclass(frozen=True)
 class TrainExample:
-    """GET /train/examples: a named /train request."""
+    """A named, ready-made request: of /train (GET /train/examples) or of /landscape
+    (GET /landscape/examples)."""
 
     name: str
     description: str

@@ -13,6 +13,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/landscape"): "landscape",
     ("get", "/losses"): "losses",
     ("get", "/train/examples"): "examples",
+    ("get", "/landscape/examples"): "landscape_examples",
     ("get", "/healthz"): "health",
     ("get", "/readyz"): "ready",
     ("get", "/version"): "version",
