@@ -85,6 +85,7 @@ pub enum FormatDto {
 struct GradeBody {
     items: Vec<Box<RawValue>>,
     // optional fields also take `null` (the spec's nullable optionals)
+    #[serde(default, deserialize_with = "crate::api::wire::map_or_null")]
     tolerance: Option<ToleranceDto>,
     reveal: Option<RevealDto>,
     format: Option<FormatDto>,
@@ -99,6 +100,7 @@ struct ItemDto {
     #[serde(deserialize_with = "crate::api::wire::map_only")]
     task: TaskDto,
     answer: AnswerDto,
+    #[serde(default, deserialize_with = "crate::api::wire::map_or_null")]
     tolerance: Option<ToleranceDto>,
     partial: Option<bool>,
 }

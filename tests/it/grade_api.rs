@@ -429,6 +429,18 @@ async fn request_level_problems_answer_their_status() {
     )
     .await
     .invalid_at("/tolerance/atol");
+    // an array is not an object, though serde's derived structs would read it positionally
+    app.post_json(
+        "/grade",
+        &json!({"items": [item], "tolerance": [null, null]}),
+    )
+    .await
+    .invalid_at("/tolerance");
+    let r = app
+        .post_json("/grade", &json!({"items": [item], "tolerance": null}))
+        .await;
+    assert_eq!(r.status, 200, "a null tolerance is the default one");
+    assert_eq!(r.json()["count"], 1);
     app.post_json("/grade", &json!({"items": {"0": item}}))
         .await
         .invalid_at("/items");

@@ -306,6 +306,15 @@ async fn every_422_of_the_section_names_its_field() {
             with(&|v| v["params"] = json!({"delta": 1})),
             "/params/delta",
         ),
+        // an axis or a path as an array is not an object (serde would read it positionally)
+        (
+            with(&|v| v["x"] = json!(["/weights/0", -1.0, 1.0, 3])),
+            "/x",
+        ),
+        (
+            with(&|v| v["path"] = json!([0.2, null, null, null, 10])),
+            "/path",
+        ),
     ];
     for (body, field) in cases {
         post(&app, &body).await.invalid_at(field);

@@ -352,9 +352,9 @@ export interface components {
             /** @description A JSON pointer into the answer. */
             at: string;
             /** @description `expected` only. */
-            expected?: Record<string, never> | null;
+            expected?: unknown;
             /** @description The claimed value there (`diff`, `expected`). */
-            got?: Record<string, never> | null;
+            got?: unknown;
             /**
              * Format: u-int64
              * @description The trace row's iteration (`diff`, `expected`).
@@ -374,7 +374,7 @@ export interface components {
              */
             count: number;
             /** @description The reference value (`reveal: "expected"` only). */
-            expected?: Record<string, never> | null;
+            expected?: unknown;
             /** @description A JSON pointer into the answer (`/loss`, `/final/weights`, `/trace`). */
             field: string;
             first_mismatch?: null | components["schemas"]["FirstMismatch"];

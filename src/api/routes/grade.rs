@@ -251,7 +251,7 @@ pub struct GradeCheck {
     max_rel_error: Option<f64>,
     first_mismatch: Option<FirstMismatch>,
     /// The reference value (`reveal: "expected"` only).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value, required = false)]
     expected: Option<serde_json::Value>,
     message: String,
 }
@@ -265,10 +265,10 @@ pub struct FirstMismatch {
     /// The trace row's iteration (`diff`, `expected`).
     iteration: Option<u64>,
     /// The claimed value there (`diff`, `expected`).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value, required = false)]
     got: Option<serde_json::Value>,
     /// `expected` only.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value, required = false)]
     expected: Option<serde_json::Value>,
     /// atol + rtol·|expected| (`diff`, `expected`).
     allowed: Option<f64>,

@@ -82,10 +82,13 @@ pub struct LandscapeRequest {
     /// Default true; false: the bias stays at its init value on the path.
     pub use_bias: Option<bool>,
     /// The parameter along the columns of the grid.
+    #[serde(deserialize_with = "super::map_only")]
     pub x: AxisDto,
     /// The parameter along the rows of the grid (another one than x).
+    #[serde(deserialize_with = "super::map_only")]
     pub y: AxisDto,
     /// A /train run from `init`, projected onto (x, y) as the path.
+    #[serde(default, deserialize_with = "super::map_or_null")]
     pub path: Option<PathDto>,
 }
 

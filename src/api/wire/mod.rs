@@ -518,6 +518,31 @@ pub fn map_only<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
     d.deserialize_map(V(std::marker::PhantomData))
 }
 
+/// [`map_only`] for an optional object: `null` (or absent, with `#[serde(default)]`) is
+/// `None`; an array is refused like any other non-object, where serde's derived structs
+/// would read it positionally.
+pub fn map_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Option<T>, D2::Error> {
+            map_only(d).map(Some)
+        }
+    }
+    d.deserialize_option(V(std::marker::PhantomData))
+}
+
 /// A request body: `T` from a JSON object only (see [`map_only`]).
 pub struct MapOnly<T>(pub T);
 
