@@ -439,37 +439,41 @@ fn project(row: &TraceRow, x: Parameter, y: Parameter, k: usize) -> PathPoint {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
+/// Test fixture (here and in plot::contour's tests): the textbook's single neuron (API.md): inputs [[1]], targets [0.5], sigmoid,
+/// w₀ = ln 9, b₀ = 0, learning rate 0.2, stop below 0.001, with its bias trained.
+pub(crate) fn textbook_neuron(loss: crate::compute::LossKind) -> TrainSpec {
+    TrainSpec {
+        inputs: crate::compute::Array::matrix(vec![1.0], 1, 1).unwrap(),
+        targets: crate::compute::Array::flat(vec![0.5]),
+        activation: crate::compute::Activation::Sigmoid,
+        loss,
+        params: crate::compute::Params::default(),
+        init_weights: Some(crate::compute::train::Init::Number(9f64.ln())),
+        init_bias: Some(crate::compute::train::Init::Number(0.0)),
+        use_bias: true,
+        learning_rate: 0.2,
+        optimizer: Optimizer::Sgd,
+        batch_size: None,
+        seed: None,
+        max_iterations: 1000,
+        stop: StopRules {
+            loss_below: Some(0.001),
+            ..StopRules::default()
+        },
+        trace_every: 1,
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::compute::train::Init;
-    use crate::compute::{Activation, Array, ErrorKind, LossKind, Params};
+    use crate::compute::{Activation, Array, ErrorKind, LossKind};
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
-    /// The textbook's single neuron (API.md): inputs [[1]], targets [0.5], sigmoid,
-    /// w₀ = ln 9, b₀ = 0, learning rate 0.2, stop below 0.001, with its bias trained.
-    fn neuron(loss: LossKind) -> TrainSpec {
-        TrainSpec {
-            inputs: Array::matrix(vec![1.0], 1, 1).unwrap(),
-            targets: Array::flat(vec![0.5]),
-            activation: Activation::Sigmoid,
-            loss,
-            params: Params::default(),
-            init_weights: Some(Init::Number(9f64.ln())),
-            init_bias: Some(Init::Number(0.0)),
-            use_bias: true,
-            learning_rate: 0.2,
-            optimizer: Optimizer::Sgd,
-            batch_size: None,
-            seed: None,
-            max_iterations: 1000,
-            stop: StopRules {
-                loss_below: Some(0.001),
-                ..StopRules::default()
-            },
-            trace_every: 1,
-        }
-    }
+    use super::textbook_neuron as neuron;
 
     /// Five samples, one feature (the loss chapter's regression example).
     fn regression() -> TrainSpec {

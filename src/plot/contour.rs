@@ -833,31 +833,10 @@ fn marks(svg: &mut String, l: &Landscape, xmap: Map, ymap: Map) {
 mod tests {
     use super::*;
     use crate::compute::landscape::{self, AxisSpec, LandscapeLimits, LandscapeSpec};
-    use crate::compute::train::{Init, Optimizer, StopRules, TrainSpec};
-    use crate::compute::{Activation, Array, Cancel, LossKind, Params};
+    use crate::compute::train::{StopRules, TrainSpec};
+    use crate::compute::{Activation, Array, Cancel, LossKind};
 
-    fn neuron(loss: LossKind) -> TrainSpec {
-        TrainSpec {
-            inputs: Array::matrix(vec![1.0], 1, 1).unwrap(),
-            targets: Array::flat(vec![0.5]),
-            activation: Activation::Sigmoid,
-            loss,
-            params: Params::default(),
-            init_weights: Some(Init::Number(9f64.ln())),
-            init_bias: Some(Init::Number(0.0)),
-            use_bias: true,
-            learning_rate: 0.2,
-            optimizer: Optimizer::Sgd,
-            batch_size: None,
-            seed: None,
-            max_iterations: 1000,
-            stop: StopRules {
-                loss_below: Some(0.001),
-                ..StopRules::default()
-            },
-            trace_every: 1,
-        }
-    }
+    use crate::compute::landscape::textbook_neuron as neuron;
 
     fn axis(parameter: &str, from: f64, to: f64, steps: u64) -> AxisSpec {
         AxisSpec {
