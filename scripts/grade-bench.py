@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Items graded per second by POST /grade: 2,000 small /loss items (half claim ½·MSE, so the
 diagnosis runs) and 200 textbook-neuron trace items (half a student's ascending loop).
-Median of 5 requests each.   scripts/grade-bench.py LOSSLAB_URL [PEER_URL]"""
+Median of 5 requests each (after one warm-up request), timed from sending the body to
+having read the whole response; the client's own JSON encoding and decoding are outside the
+timing (the response is decoded afterwards, to print the verdicts).
+    scripts/grade-bench.py LOSSLAB_URL [PEER_URL]
+The overhead per item beyond computing its reference, without HTTP: cargo bench --bench grade"""
 import json, sys, time, urllib.request, math, statistics
-def post(base, body):
-    data=json.dumps(body).encode()
+def post(base, data):
     req = urllib.request.Request(base + "/grade", data=data, headers={"content-type": "application/json"})
     t=time.perf_counter()
-    with urllib.request.urlopen(req) as r: out=json.loads(r.read())
-    return time.perf_counter()-t, out
+    with urllib.request.urlopen(req) as r: raw=r.read()
+    dt=time.perf_counter()-t
+    return dt, json.loads(raw)
 small=[]
 for i in range(2000):
     a=[0.1*(i%7), 0.5, -0.25*(i%3)]; y=[0.2, 0.1*(i%5), 0.3]
@@ -24,9 +28,11 @@ good=rows(-1,4); bad=rows(1,4)
 traces=[{"task":{"train":neuron},"answer":{"iterations":287 if i%2==0 else 143,"trace":good if i%2==0 else bad}} for i in range(200)]
 for name, base in zip(("losslab", "peer"), sys.argv[1:3]):
     for label, items in [("2000 small /loss items (half wrong)", small), ("200 textbook-neuron trace items (half wrong)", traces)]:
+        data=json.dumps({"items":items}).encode()
+        post(base, data)
         ts=[]
         for _ in range(5):
-            dt,out=post(base, {"items":items})
+            dt,out=post(base, data)
             ts.append(dt)
         med=statistics.median(ts)
         print(f"{name:8s} {label}: median {med*1000:.1f} ms / request = {len(items)/med:,.0f} items/s (passed {out['passed']}, failed {out['failed']})")

@@ -6,8 +6,11 @@
 //! are the request's status; a problem inside `items[i]` is that item's `problem`, the
 //! problem+json its endpoint would answer with pointers from the request root.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+
+use rayon::prelude::*;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -23,8 +26,8 @@ use crate::api::wire::gradient::GradientRequest;
 use crate::api::wire::loss::LossRequest;
 use crate::api::wire::train::{TraceRowOut, TrainRequest};
 use crate::compute::grade::{
-    Check, Diagnosis, Dims, Grader, GradientTask, ItemReport, ItemSpec, LossTask, Mismatch, Reveal,
-    Shown, Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
+    Check, Claim, Diagnosis, Dims, Grader, GradientTask, ItemReport, ItemSpec, LossTask, Mismatch,
+    Reveal, Shown, Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
 };
 use crate::compute::{Cancel, ComputeError, ErrorKind, LossKind};
 
@@ -258,6 +261,27 @@ pub struct GradeLimits {
     pub timeout_secs: u64,
 }
 
+/// Items per chunk of the parallel passes (grading, rendering): each chunk checks the
+/// cancel first, so a deadline or a client gone is seen within one chunk (each item also
+/// checks it, and a long training run inside it), and 32 small items (~0.1 ms) balance
+/// two cores without a chunk of long runs holding one core to the end.
+const CHUNK: usize = 32;
+
+/// How an item fails: its own problem, or the whole request (400, a deadline).
+enum Fail {
+    Item(Problem),
+    Request(ApiError),
+}
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(..) | ApiError::NotFound(_) => Fail::Item(e.problem()),
+            other => Fail::Request(other),
+        }
+    }
+}
+
 /// One graded (or failed) item, ready to render.
 struct ItemOutcome {
     id: String,
@@ -265,8 +289,34 @@ struct ItemOutcome {
     result: Result<ItemReport, Problem>,
 }
 
-/// Parses, grades and renders a whole request (one heavy computation; the cancel is
-/// checked between items and inside long runs).
+/// An item after its own JSON was read: what to grade but its task, whose body is still
+/// text (tasks are parsed once per distinct body, after every item was read).
+struct ParsedItem {
+    id: Option<String>,
+    points: f64,
+    ttype: TaskType,
+    body: Box<RawValue>,
+    /// The index of its distinct task body (set once every item was read).
+    task: usize,
+    claims: Vec<Claim>,
+    tolerance: Tolerance,
+    partial: bool,
+}
+
+/// An item that could not be graded: its problem (pointers from the item), with the id
+/// and points it still shows.
+struct FailedItem {
+    id: Option<String>,
+    points: f64,
+    problem: Problem,
+}
+
+/// Parses, grades and renders a whole request (one heavy computation). The items are
+/// read, their distinct tasks parsed, the items graded and rendered on rayon's pool
+/// (one worker per core) in chunks of [`CHUNK`]; every item is graded on its own against
+/// the shared, memoised references, and the results are put back in item order, so the
+/// body is the same bytes whatever the number of threads. A request-level problem (a
+/// 400 inside an item) is the first one in item order, as a sequential pass finds it.
 pub fn grade_request(
     body: &[u8],
     limits: &GradeLimits,
@@ -299,184 +349,281 @@ pub fn grade_request(
         RevealDto::Diff => Reveal::Diff,
         RevealDto::Expected => Reveal::Expected,
     };
-    let mut ctx = Context {
-        grader: Grader::new(reveal),
-        tasks: HashMap::new(),
-        limits,
-    };
-    let mut outcomes = Vec::with_capacity(req.items.len());
-    for (i, raw) in req.items.iter().enumerate() {
-        cancel
-            .check()
-            .map_err(|e| compute_error(e, limits.timeout_secs))?;
-        outcomes.push(ctx.item(i, raw, top, cancel)?);
+    let timed_out = |e: ComputeError| compute_error(e, limits.timeout_secs);
+
+    // 1. each item's own JSON (in parallel)
+    cancel.check().map_err(timed_out)?;
+    let parsed: Vec<Result<Result<ParsedItem, FailedItem>, ApiError>> = req
+        .items
+        .par_iter()
+        .with_min_len(CHUNK)
+        .map(|raw| parse_item(raw, top))
+        .collect();
+    let mut first_request_error: Option<ApiError> = None;
+    let mut items: Vec<Result<ParsedItem, FailedItem>> = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        match p {
+            Ok(item) => items.push(item),
+            Err(e) => {
+                first_request_error = Some(e);
+                break;
+            }
+        }
     }
+
+    // 2. the distinct task bodies, in the order items first name them (items that share
+    // a task body share its computations), parsed in parallel by their endpoints' DTOs
+    let mut index: HashMap<(TaskType, &str), usize> = HashMap::new();
+    let mut distinct: Vec<(TaskType, &str)> = Vec::new();
+    let task_of: Vec<usize> = items
+        .iter()
+        .map(|item| match item {
+            Ok(item) => {
+                let key = (item.ttype, item.body.get());
+                *index.entry(key).or_insert_with(|| {
+                    distinct.push(key);
+                    distinct.len() - 1
+                })
+            }
+            Err(_) => 0,
+        })
+        .collect();
+    cancel.check().map_err(timed_out)?;
+    let tasks: Vec<Result<Task, Fail>> = distinct
+        .par_iter()
+        .map(|(ttype, body)| parse_task(*ttype, body.as_bytes(), limits))
+        .collect();
+    drop((index, distinct));
+    for (item, t) in items.iter_mut().zip(task_of) {
+        if let Ok(item) = item {
+            item.task = t;
+        }
+    }
+    let mut grader = Grader::new(reveal);
+    let mut entries: Vec<Result<TaskId, Problem>> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        entries.push(match task {
+            Ok(t) => Ok(grader.add_task(t)),
+            Err(Fail::Item(p)) => Err(p),
+            // the bodies come in the order items first name them, and only from the
+            // items before the first item-level request error: this one is the first
+            Err(Fail::Request(e)) => return Err(e),
+        });
+    }
+    if let Some(e) = first_request_error {
+        return Err(e);
+    }
+
+    // 3. every item graded (in parallel, chunk by chunk, each chunk checking the cancel)
+    let (grader, entries) = (&grader, &entries);
+    let secs = limits.timeout_secs;
+    let chunks: Vec<Vec<ItemOutcome>> = items
+        .into_par_iter()
+        .enumerate()
+        .chunks(CHUNK)
+        .map(|chunk| {
+            cancel.check().map_err(timed_out)?;
+            chunk
+                .into_iter()
+                .map(|(i, item)| grade_item(grader, entries, i, item, cancel, secs))
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .collect::<Result<_, ApiError>>()?;
+    let outcomes: Vec<ItemOutcome> = chunks.into_iter().flatten().collect();
+
+    // 4. the response, each chunk of items rendered on its own (in parallel)
     let scores: Vec<f64> = outcomes
         .iter()
         .map(|o| o.result.as_ref().map_or(0.0, |r| r.score))
         .collect();
     let total = score::total(&scores);
-    let numbers: usize = outcomes
-        .iter()
-        .map(|o| o.result.as_ref().map_or(4, |r| 8 * r.checks.len() + 4))
-        .sum();
+    cancel.check().map_err(timed_out)?;
     Ok(match req.format.unwrap_or_default() {
-        FormatDto::Gradescope => to_json(
-            &GradescopeOut {
-                score: total,
-                tests: outcomes.iter().map(gradescope_test).collect(),
-            },
-            numbers,
-        ),
+        FormatDto::Gradescope => {
+            let head = to_json(&GradescopeHead { score: total }, 1);
+            render(head, "tests", &outcomes, |o, out| {
+                write_json(out, &gradescope_test(o))
+            })
+        }
         FormatDto::Losslab => {
             let max_scores: Vec<f64> = outcomes.iter().map(|o| o.max_score).collect();
             let count = |f: fn(&ItemOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
-            to_json(
-                &GradeOut {
+            let head = to_json(
+                &GradeHead {
                     score: total,
                     max_score: score::total(&max_scores),
                     count: outcomes.len(),
                     passed: count(|o| matches!(&o.result, Ok(r) if r.passed)),
                     failed: count(|o| matches!(&o.result, Ok(r) if !r.passed)),
                     errors: count(|o| o.result.is_err()),
-                    items: outcomes.iter().map(item_out).collect(),
                 },
-                numbers,
-            )
+                6,
+            );
+            render(head, "items", &outcomes, |o, out| {
+                write_json(out, &item_out(o))
+            })
         }
     })
 }
 
-/// A parsed task, or the problem its endpoint answers (pointers from the task body).
-type TaskEntry = Result<TaskId, Problem>;
-
-struct Context<'l> {
-    grader: Grader,
-    /// Tasks by their raw text: items that share a task body share its computations.
-    tasks: HashMap<(TaskType, String), TaskEntry>,
-    limits: &'l GradeLimits,
-}
-
-/// How an item fails: its own problem, or the whole request (400, a deadline).
-enum Fail {
-    Item(Problem),
-    Request(ApiError),
-}
-
-impl From<ApiError> for Fail {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::Invalid(..) | ApiError::NotFound(_) => Fail::Item(e.problem()),
-            other => Fail::Request(other),
+/// Reads one item's own JSON: `Ok(Err(_))` is the item's problem, `Err` the request's
+/// (a number outside the f64 range → 400).
+fn parse_item(raw: &RawValue, top: Tolerance) -> Result<Result<ParsedItem, FailedItem>, ApiError> {
+    match read_item(raw.get().as_bytes(), top) {
+        Ok(item) => Ok(Ok(item)),
+        Err(Fail::Request(e)) => Err(e),
+        Err(Fail::Item(problem)) => {
+            let (id, points) = item_head(raw);
+            Ok(Err(FailedItem {
+                id,
+                points,
+                problem,
+            }))
         }
     }
 }
 
-impl Context<'_> {
-    fn item(
-        &mut self,
-        i: usize,
-        raw: &RawValue,
-        top: Tolerance,
-        cancel: &Cancel,
-    ) -> Result<ItemOutcome, ApiError> {
-        let prefix = format!("/items/{i}");
-        let (id, points, result) = match self.parse_item(raw.get().as_bytes(), top) {
-            Ok((id, points, spec)) => {
-                let result = match self.grader.grade(&spec, cancel) {
-                    Ok(r) => Ok(r),
-                    Err(e) if e.kind == ErrorKind::Invalid => Err(ApiError::from(e).problem()),
-                    Err(e) => return Err(compute_error(e, self.limits.timeout_secs)),
-                };
-                (id, points, result)
-            }
-            Err(Fail::Request(e)) => return Err(e),
-            Err(Fail::Item(p)) => {
-                let head: Option<ItemHead> = serde_json::from_str(raw.get()).ok();
-                let id = head
-                    .as_ref()
-                    .and_then(|h| h.id.as_ref())
-                    .and_then(|v| v.as_str().map(str::to_string));
-                // an item that is not an object, or whose points are invalid, is worth 0
-                let points = match &head {
-                    None => 0.0,
-                    Some(ItemHead { points: None, .. }) => 1.0,
-                    Some(ItemHead {
-                        points: Some(v), ..
-                    }) => v.as_f64().filter(|p| *p >= 0.0).unwrap_or(0.0),
-                };
-                (id, points, Err(p))
-            }
-        };
-        Ok(ItemOutcome {
-            id: id.unwrap_or_else(|| i.to_string()),
-            max_score: points,
-            result: result.map_err(|p| prefixed(p, &prefix)),
-        })
-    }
+/// The id and points an item in error still shows: an item that is not an object, or
+/// whose points are invalid, is worth 0.
+fn item_head(raw: &RawValue) -> (Option<String>, f64) {
+    let head: Option<ItemHead> = serde_json::from_str(raw.get()).ok();
+    let id = head
+        .as_ref()
+        .and_then(|h| h.id.as_ref())
+        .and_then(|v| v.as_str().map(str::to_string));
+    let points = match &head {
+        None => 0.0,
+        Some(ItemHead { points: None, .. }) => 1.0,
+        Some(ItemHead {
+            points: Some(v), ..
+        }) => v.as_f64().filter(|p| *p >= 0.0).unwrap_or(0.0),
+    };
+    (id, points)
+}
 
-    /// The item's id, points and what to grade; problems with pointers from the item.
-    fn parse_item(
-        &mut self,
-        raw: &[u8],
-        top: Tolerance,
-    ) -> Result<(Option<String>, f64, ItemSpec), Fail> {
-        let item: ItemDto = parse_json_exact(raw)?;
-        let points = item.points.unwrap_or(1.0);
-        if points < 0.0 {
+/// The item's fields and claims; problems with pointers from the item.
+fn read_item(raw: &[u8], top: Tolerance) -> Result<ParsedItem, Fail> {
+    let item: ItemDto = parse_json_exact(raw)?;
+    let points = item.points.unwrap_or(1.0);
+    if points < 0.0 {
+        return Err(Fail::Item(
+            ApiError::invalid("/points", "points must be a number >= 0").problem(),
+        ));
+    }
+    let tolerance = item
+        .tolerance
+        .unwrap_or_default()
+        .over(top, "/tolerance")
+        .map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
+    let (ttype, body) = match (item.task.loss, item.task.gradient, item.task.train) {
+        (Some(b), None, None) => (TaskType::Loss, b),
+        (None, Some(b), None) => (TaskType::Gradient, b),
+        (None, None, Some(b)) => (TaskType::Train, b),
+        _ => {
             return Err(Fail::Item(
-                ApiError::invalid("/points", "points must be a number >= 0").problem(),
+                ApiError::invalid("/task", "a task holds exactly one of loss, gradient, train")
+                    .problem(),
             ));
         }
-        let tolerance = item
-            .tolerance
-            .unwrap_or_default()
-            .over(top, "/tolerance")
-            .map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
-        let (ttype, body) = match (item.task.loss, item.task.gradient, item.task.train) {
-            (Some(b), None, None) => (TaskType::Loss, b),
-            (None, Some(b), None) => (TaskType::Gradient, b),
-            (None, None, Some(b)) => (TaskType::Train, b),
-            _ => {
-                return Err(Fail::Item(
-                    ApiError::invalid("/task", "a task holds exactly one of loss, gradient, train")
-                        .problem(),
-                ));
-            }
-        };
-        let claims = parse_answer(ttype, item.answer.0)
-            .map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
-        let task = self.task(ttype, body)?;
-        Ok((
-            item.id,
-            points,
-            ItemSpec {
-                task,
-                claims,
-                tolerance,
-                points,
-                partial: item.partial.unwrap_or(false),
-            },
-        ))
-    }
+    };
+    let claims =
+        parse_answer(ttype, item.answer.0).map_err(|e| Fail::Item(ApiError::from(e).problem()))?;
+    Ok(ParsedItem {
+        id: item.id,
+        points,
+        ttype,
+        body,
+        task: 0,
+        claims,
+        tolerance,
+        partial: item.partial.unwrap_or(false),
+    })
+}
 
-    /// The task of this body, parsed once per distinct body text.
-    fn task(&mut self, ttype: TaskType, body: Box<RawValue>) -> Result<TaskId, Fail> {
-        let key = (ttype, String::from(Box::<str>::from(body)));
-        let entry = match self.tasks.get(&key) {
-            Some(e) => e.clone(),
-            None => {
-                let parsed = match parse_task(ttype, key.1.as_bytes(), self.limits) {
-                    Ok(t) => Ok(self.grader.add_task(t)),
-                    Err(Fail::Request(e)) => return Err(Fail::Request(e)),
-                    Err(Fail::Item(p)) => Err(p),
-                };
-                self.tasks.insert(key.clone(), parsed.clone());
-                parsed
+/// Grades item `i` against its task's entry; `Err` ends the whole request (a deadline,
+/// a cancel).
+fn grade_item(
+    grader: &Grader,
+    entries: &[Result<TaskId, Problem>],
+    i: usize,
+    item: Result<ParsedItem, FailedItem>,
+    cancel: &Cancel,
+    timeout_secs: u64,
+) -> Result<ItemOutcome, ApiError> {
+    let (id, points, result) = match item {
+        Ok(item) => {
+            let result = match &entries[item.task] {
+                Ok(task) => {
+                    let spec = ItemSpec {
+                        task: *task,
+                        claims: item.claims,
+                        tolerance: item.tolerance,
+                        points: item.points,
+                        partial: item.partial,
+                    };
+                    match grader.grade(&spec, cancel) {
+                        Ok(r) => Ok(r),
+                        Err(e) if e.kind == ErrorKind::Invalid => Err(ApiError::from(e).problem()),
+                        Err(e) => return Err(compute_error(e, timeout_secs)),
+                    }
+                }
+                Err(p) => Err(prefixed(p.clone(), &format!("/task/{}", item.ttype.name()))),
+            };
+            (item.id, item.points, result)
+        }
+        Err(f) => (f.id, f.points, Err(f.problem)),
+    };
+    Ok(ItemOutcome {
+        id: id.unwrap_or_else(|| i.to_string()),
+        max_score: points,
+        result: result.map_err(|p| prefixed(p, &format!("/items/{i}"))),
+    })
+}
+
+/// The response: `head` (a JSON object) with the items rendered under `key`, each
+/// chunk of items written on its own (in parallel) — the same bytes as serialising the
+/// whole object at once.
+fn render(
+    mut head: Vec<u8>,
+    key: &str,
+    outcomes: &[ItemOutcome],
+    write: impl Fn(&ItemOutcome, &mut Vec<u8>) + Sync,
+) -> Vec<u8> {
+    let parts: Vec<Vec<u8>> = outcomes
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut out = Vec::with_capacity(512 * chunk.len());
+            for (j, o) in chunk.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                write(o, &mut out);
             }
-        };
-        entry.map_err(|p| Fail::Item(prefixed(p, &format!("/task/{}", ttype.name()))))
+            out
+        })
+        .collect();
+    // `{...}` → `{...,"key":[items]}`
+    head.pop();
+    head.reserve(parts.iter().map(Vec::len).sum::<usize>() + parts.len() + key.len() + 8);
+    if head.len() > 1 {
+        head.push(b',');
     }
+    head.push(b'"');
+    head.extend_from_slice(key.as_bytes());
+    head.extend_from_slice(b"\":[");
+    for (j, part) in parts.iter().enumerate() {
+        if j > 0 {
+            head.push(b',');
+        }
+        head.extend_from_slice(part);
+    }
+    head.extend_from_slice(b"]}");
+    head
+}
+
+/// Appends `value`'s JSON (our response types serialise infallibly: numbers are finite).
+fn write_json(out: &mut Vec<u8>, value: &impl Serialize) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// A task body read by its endpoint's own DTO (errors as the endpoint answers them,
@@ -560,15 +707,15 @@ fn prefixed(mut p: Problem, prefix: &str) -> Problem {
 // ---------------------------------------------------------------------------------
 // response
 
+/// The response's members before `items` (rendered by [`render`]).
 #[derive(Serialize)]
-struct GradeOut<'a> {
+struct GradeHead {
     score: f64,
     max_score: f64,
     count: usize,
     passed: usize,
     failed: usize,
     errors: usize,
-    items: Vec<ItemOut<'a>>,
 }
 
 #[derive(Serialize)]
@@ -579,7 +726,7 @@ struct ItemOut<'a> {
     max_score: f64,
     checks: Vec<CheckOut<'a>>,
     diagnosis: Vec<DiagnosisOut<'a>>,
-    feedback: String,
+    feedback: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<&'a Problem>,
 }
@@ -593,7 +740,7 @@ fn item_out(o: &ItemOutcome) -> ItemOut<'_> {
             max_score: o.max_score,
             checks: r.checks.iter().map(CheckOut).collect(),
             diagnosis: r.diagnosis.iter().map(DiagnosisOut::from).collect(),
-            feedback: r.feedback.clone(),
+            feedback: Cow::Borrowed(&r.feedback),
             problem: None,
         },
         Err(p) => ItemOut {
@@ -603,7 +750,7 @@ fn item_out(o: &ItemOutcome) -> ItemOut<'_> {
             max_score: o.max_score,
             checks: Vec::new(),
             diagnosis: Vec::new(),
-            feedback: error_feedback(p),
+            feedback: Cow::Owned(error_feedback(p)),
             problem: Some(p),
         },
     }
@@ -723,28 +870,28 @@ impl Serialize for ShownOut<'_> {
     }
 }
 
+/// Gradescope's results.json before `tests` (rendered by [`render`]).
 #[derive(Serialize)]
-struct GradescopeOut {
+struct GradescopeHead {
     score: f64,
-    tests: Vec<GradescopeTest>,
 }
 
 #[derive(Serialize)]
-struct GradescopeTest {
-    name: String,
+struct GradescopeTest<'a> {
+    name: &'a str,
     score: f64,
     max_score: f64,
     status: &'static str,
-    output: String,
+    output: Cow<'a, str>,
 }
 
-fn gradescope_test(o: &ItemOutcome) -> GradescopeTest {
+fn gradescope_test(o: &ItemOutcome) -> GradescopeTest<'_> {
     let (score, passed, output) = match &o.result {
-        Ok(r) => (r.score, r.passed, r.feedback.clone()),
-        Err(p) => (0.0, false, error_feedback(p)),
+        Ok(r) => (r.score, r.passed, Cow::Borrowed(r.feedback.as_str())),
+        Err(p) => (0.0, false, Cow::Owned(error_feedback(p))),
     };
     GradescopeTest {
-        name: o.id.clone(),
+        name: &o.id,
         score,
         max_score: o.max_score,
         status: if passed { "passed" } else { "failed" },

@@ -7,6 +7,7 @@ mod compute_purity;
 mod errors;
 mod fuzz_property;
 mod grade_api;
+mod grade_parallel;
 mod gradient_api;
 mod keys;
 mod landscape_api;

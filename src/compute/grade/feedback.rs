@@ -4,6 +4,8 @@
 //! it may say what the student gave and the error allowed there, with `expected` also
 //! the expected value.
 
+use std::fmt::Write;
+
 use super::compare::{Check, Mismatch, Shown};
 use super::mistakes::{Diagnosis, Mistake};
 use super::{Reveal, Value};
@@ -63,109 +65,143 @@ pub fn hint(mistake: Mistake) -> &'static str {
     }
 }
 
-/// `field` in a student's words, from its pointer.
-fn words(field: &str) -> String {
-    field.trim_start_matches('/').replace('/', " ")
-}
-
-fn join(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+/// Appends `field` in a student's words, from its pointer (`/final/loss` → "final loss").
+fn push_words(out: &mut String, field: &str) {
+    for ch in field.trim_start_matches('/').chars() {
+        out.push(if ch == '/' { ' ' } else { ch });
     }
 }
 
-/// A number as a student reads it: plain, or in exponent form when very small or large
-/// (always the shortest text that reads back to the same f64).
-fn number(x: f64) -> String {
-    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e15) {
-        format!("{x:e}")
+/// Appends the fields' words joined as a list ("a", "a and b", "a, b and c").
+fn push_list<'c>(out: &mut String, n: usize, fields: impl Iterator<Item = &'c str>) {
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == n { " and " } else { ", " });
+        }
+        push_words(out, field);
+    }
+}
+
+/// Appends a number as a student reads it: plain, or in exponent form when very small or
+/// large (always the shortest text that reads back to the same f64).
+fn push_number(out: &mut String, x: f64) {
+    // writing into a String cannot fail
+    let _ = if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e15) {
+        write!(out, "{x:e}")
     } else {
-        format!("{x}")
-    }
+        write!(out, "{x}")
+    };
 }
 
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::Number(x) => number(*x),
-        Value::Text(s) => format!("{s:?}"),
-        Value::Bool(b) => format!("{b}"),
-        Value::Null => "null".into(),
-        other => other.describe(),
-    }
+fn push_value(out: &mut String, v: &Value) {
+    let _ = match v {
+        Value::Number(x) => {
+            push_number(out, *x);
+            Ok(())
+        }
+        Value::Text(s) => write!(out, "{s:?}"),
+        Value::Bool(b) => write!(out, "{b}"),
+        Value::Null => {
+            out.push_str("null");
+            Ok(())
+        }
+        other => {
+            out.push_str(&other.describe());
+            Ok(())
+        }
+    };
 }
 
-fn shown_text(s: &Shown) -> Option<String> {
-    match s {
-        Shown::Numbers { data, .. } if data.len() == 1 => Some(number(data[0])),
-        Shown::Count(n) => Some(format!("{n}")),
-        Shown::Text(t) => Some(format!("{t:?}")),
-        Shown::Flag(b) => Some(format!("{b}")),
-        _ => None,
-    }
+/// Appends a reference value that reads as one token; false when it does not.
+fn push_shown(out: &mut String, s: &Shown) -> bool {
+    let _ = match s {
+        Shown::Numbers { data, .. } if data.len() == 1 => {
+            push_number(out, data[0]);
+            Ok(())
+        }
+        Shown::Count(n) => write!(out, "{n}"),
+        Shown::Text(t) => write!(out, "{t:?}"),
+        Shown::Flag(b) => write!(out, "{b}"),
+        _ => return false,
+    };
+    true
 }
 
-/// Where and how a check first fails, in words.
-fn mismatch_text(check: &Check, m: &Mismatch, reveal: Reveal) -> String {
-    let mut s = format!("{} ({}", words(check.field), check.message);
+/// Appends where and how a check first fails, in words.
+fn push_mismatch(out: &mut String, check: &Check, m: &Mismatch, reveal: Reveal) {
+    push_words(out, check.field);
+    out.push_str(" (");
+    out.push_str(&check.message);
     if m.at != check.field && !check.message.contains(&m.at) {
-        s.push_str(&format!(", first at {}", m.at));
+        out.push_str(", first at ");
+        out.push_str(&m.at);
     }
     if reveal != Reveal::None {
         if let Some(g) = &m.got {
-            s.push_str(&format!("; you gave {}", value_text(g)));
+            out.push_str("; you gave ");
+            push_value(out, g);
         }
-        if let Some(e) = m.expected.as_ref().and_then(shown_text) {
-            s.push_str(&format!(", expected {e}"));
+        if let Some(e) = &m.expected {
+            let mark = out.len();
+            out.push_str(", expected ");
+            if !push_shown(out, e) {
+                out.truncate(mark);
+            }
         }
         if let Some(a) = m.allowed {
-            s.push_str(&format!(", allowed error {}", number(a)));
+            out.push_str(", allowed error ");
+            push_number(out, a);
         }
     }
-    s.push(')');
-    s
+    out.push(')');
 }
 
-/// The paragraph for an item.
+/// The paragraph for an item (built in one buffer: it is written for every item).
 pub fn paragraph(checks: &[Check], diagnosis: &[Diagnosis], reveal: Reveal) -> String {
-    let right: Vec<String> = checks
-        .iter()
-        .filter(|c| c.passed)
-        .map(|c| words(c.field))
-        .collect();
-    let wrong: Vec<&Check> = checks.iter().filter(|c| !c.passed).collect();
-    if wrong.is_empty() {
-        return format!(
-            "Correct: your {} {} with losslab's result within the tolerance.",
-            join(&right),
-            if right.len() == 1 { "agrees" } else { "agree" }
-        );
+    let mut text = String::with_capacity(160);
+    let right = || checks.iter().filter(|c| c.passed).map(|c| c.field);
+    let n_right = right().count();
+    if n_right == checks.len() {
+        text.push_str("Correct: your ");
+        push_list(&mut text, n_right, right());
+        text.push_str(if n_right == 1 { " agrees" } else { " agree" });
+        text.push_str(" with losslab's result within the tolerance.");
+        return text;
     }
-    let mut text = String::new();
-    if !right.is_empty() {
-        text.push_str(&format!("Right: {}. ", join(&right)));
+    if n_right > 0 {
+        text.push_str("Right: ");
+        push_list(&mut text, n_right, right());
+        text.push_str(". ");
     }
-    let not: Vec<String> = wrong
-        .iter()
-        .map(|c| match &c.first_mismatch {
-            Some(m) => mismatch_text(c, m, reveal),
-            None => format!("{} ({})", words(c.field), c.message),
-        })
-        .collect();
-    text.push_str(&format!("Not right: {}.", not.join("; ")));
+    text.push_str("Not right: ");
+    for (i, c) in checks.iter().filter(|c| !c.passed).enumerate() {
+        if i > 0 {
+            text.push_str("; ");
+        }
+        match &c.first_mismatch {
+            Some(m) => push_mismatch(&mut text, c, m, reveal),
+            None => {
+                push_words(&mut text, c.field);
+                text.push_str(" (");
+                text.push_str(&c.message);
+                text.push(')');
+            }
+        }
+    }
+    text.push('.');
     if diagnosis.is_empty() {
         text.push_str(
             " None of the classic mistakes explains it: recheck the formula and each step of the computation.",
         );
     } else {
         for d in diagnosis {
-            text.push_str(&format!(
-                " Your {}: {} ({}).",
-                words(d.field),
-                hint(d.mistake),
-                d.mistake.id()
-            ));
+            text.push_str(" Your ");
+            push_words(&mut text, d.field);
+            text.push_str(": ");
+            text.push_str(hint(d.mistake));
+            text.push_str(" (");
+            text.push_str(d.mistake.id());
+            text.push_str(").");
         }
     }
     text

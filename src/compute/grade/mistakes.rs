@@ -8,7 +8,7 @@
 //! computed when a failed check can use it; a change the task cannot take (a variant
 //! that the endpoint would refuse) simply does not apply.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::Tolerance;
 use super::answer::{Claim, Field, TaskType};
@@ -121,7 +121,7 @@ pub(crate) enum Variant {
 /// A variant, ready to judge claims against.
 pub(crate) enum Computed {
     Pure(Variant),
-    Outcome(Rc<Outcome>),
+    Outcome(Arc<Outcome>),
 }
 
 /// A mistake that may apply to this task, with the fields it may explain.
@@ -376,9 +376,7 @@ pub(crate) fn explains(
     reference: &Outcome,
     tol: Tolerance,
 ) -> bool {
-    let judge = |exp: &Expected<'_>| {
-        compare::judge_expected(claim.field, &claim.value, exp, tol, super::Reveal::None).passed
-    };
+    let judge = |exp: &Expected<'_>| compare::passes(claim.field, &claim.value, exp, tol);
     match variant {
         Computed::Outcome(o) => o.expected(claim.field).is_some_and(|e| judge(&e)),
         Computed::Pure(v) => {

@@ -16,7 +16,11 @@
 //!
 //! A [`Grader`] grades the items of one request: tasks are registered once (a class of
 //! 200 students answering 10 tasks registers 10) and every reference and every mistake
-//! variant is memoised per task, so each is computed once per request.
+//! variant is memoised per task, so each is computed once per request. Grading takes
+//! `&self`: the items of a request may be graded on several threads at once (the memo of
+//! each task is behind its own lock, held while an entry is computed, so an entry is
+//! computed once). Every entry is a pure function of its task and settings, so a report
+//! never depends on which item — or which thread — computed an entry first.
 
 pub mod answer;
 pub mod compare;
@@ -25,7 +29,7 @@ pub mod mistakes;
 pub mod score;
 pub mod task;
 
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use answer::{Claim, Field, TaskType, parse_answer};
 pub use compare::{Check, Dims, Mismatch, Shown};
@@ -175,12 +179,13 @@ pub struct ItemReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskId(usize);
 
-type Memo = Vec<(Wants, Option<Change>, Result<Rc<Outcome>, ComputeError>)>;
+type Memo = Vec<(Wants, Option<Change>, Result<Arc<Outcome>, ComputeError>)>;
 
 /// Grades the items of one request; references and variants are memoised per task.
+/// `Sync`: items may be graded from several threads at once.
 pub struct Grader {
     reveal: Reveal,
-    tasks: Vec<(Task, Memo)>,
+    tasks: Vec<(Task, Mutex<Memo>)>,
 }
 
 impl Grader {
@@ -193,7 +198,7 @@ impl Grader {
 
     /// Registers a task; items that share it share its computations.
     pub fn add_task(&mut self, task: Task) -> TaskId {
-        self.tasks.push((task, Vec::new()));
+        self.tasks.push((task, Mutex::new(Vec::new())));
         TaskId(self.tasks.len() - 1)
     }
 
@@ -205,7 +210,7 @@ impl Grader {
     /// Grades one item. `Err` with kind `Invalid` is the item's problem (a pointer from
     /// the item: `/task/loss/targets/0`, `/answer/d_logits`); any other kind (deadline,
     /// cancel) ends the whole request.
-    pub fn grade(&mut self, item: &ItemSpec, cancel: &Cancel) -> Result<ItemReport, ComputeError> {
+    pub fn grade(&self, item: &ItemSpec, cancel: &Cancel) -> Result<ItemReport, ComputeError> {
         cancel.check()?;
         let ttype = self
             .task_type(item.task)
@@ -257,13 +262,16 @@ impl Grader {
 
     /// The task's result under `change` (none: the reference), memoised.
     fn outcome(
-        &mut self,
+        &self,
         id: TaskId,
         wants: &Wants,
         change: Option<&Change>,
         cancel: &Cancel,
-    ) -> Result<Rc<Outcome>, ComputeError> {
-        let (task, memo) = &mut self.tasks[id.0];
+    ) -> Result<Arc<Outcome>, ComputeError> {
+        let (task, memo) = &self.tasks[id.0];
+        // held while the entry is computed: another item of this task waits for it
+        // instead of computing it again (a panic elsewhere leaves the memo consistent)
+        let mut memo = memo.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, _, r)) = memo
             .iter()
             .find(|(w, c, _)| w == wants && c.as_ref() == change)
@@ -278,7 +286,7 @@ impl Grader {
                 None => Err(ComputeError::invalid("", "the mistake does not apply")),
             },
         }
-        .map(Rc::new);
+        .map(Arc::new);
         if let Err(e) = &r
             && e.kind != super::error::ErrorKind::Invalid
         {
@@ -291,7 +299,7 @@ impl Grader {
     /// Every mistake of the table whose result passes a failed claim, in table order
     /// (then in the order of the claims).
     fn diagnose(
-        &mut self,
+        &self,
         item: &ItemSpec,
         wants: &Wants,
         reference: &Outcome,

@@ -630,3 +630,55 @@ fn a_task_error_points_into_the_task() {
         .unwrap_err();
     assert_eq!(e.field, "/task/loss/predictions/1");
 }
+
+#[test]
+fn passes_agrees_with_the_full_judgement_on_edges_shapes_and_untrusted_values() {
+    use super::compare::{Dims, judge_expected, owned, passes};
+    use super::task::Expected;
+    let tol = Tolerance::default();
+    let n = |x: f64| Value::Number(x);
+    let edge = 1.0 + (1e-8 + 1e-5 * 1.0);
+    let refs = [
+        (Dims::Scalar, vec![1.0]),
+        (Dims::Scalar, vec![0.0]),
+        (Dims::Flat(2), vec![1.0, -2.0]),
+        (Dims::Matrix(2, 1), vec![1.0, -2.0]),
+        (Dims::Scalar, vec![f64::MAX]),
+    ];
+    let claims = [
+        n(1.0),
+        n(edge),
+        n(edge + 1e-15),
+        n(1e-8),
+        n(-1e-8 - 1e-20),
+        n(f64::MAX),
+        n(-f64::MAX),
+        Value::Null,
+        Value::Text("1".into()),
+        Value::Array(vec![n(1.0), n(-2.0)]),
+        Value::Array(vec![n(1.0), n(-2.0 + 1e-6)]),
+        Value::Array(vec![n(1.0), Value::Null]),
+        Value::Array(vec![n(1.0)]),
+        Value::Array(vec![
+            Value::Array(vec![n(1.0)]),
+            Value::Array(vec![n(-2.0)]),
+        ]),
+        Value::Array(vec![Value::Array(vec![n(1.0), n(-2.0)])]),
+        Value::Object(vec![("loss".into(), n(1.0))]),
+    ];
+    let mut seen = [0usize; 2];
+    for (dims, data) in &refs {
+        for got in &claims {
+            let exp = Expected::Numbers(owned(*dims, data.clone()));
+            let full = judge_expected(Field::Loss, got, &exp, tol, Reveal::Expected).passed;
+            assert_eq!(
+                passes(Field::Loss, got, &exp, tol),
+                full,
+                "{dims:?} {data:?} {got:?}"
+            );
+            seen[full as usize] += 1;
+        }
+    }
+    // both verdicts occur
+    assert!(seen[0] > 0 && seen[1] > 5, "{seen:?}");
+}
