@@ -22,7 +22,7 @@ use crate::compute::array::Array;
 use crate::compute::chain::Chain;
 use crate::compute::error::ComputeError;
 use crate::compute::loss::{LossKind, bce, cross_entropy, l2, mse};
-use crate::compute::numeric::{accurate_sum_iter, sigmoid};
+use crate::compute::numeric::{AccurateSum, accurate_sum_iter, sigmoid};
 
 /// [`accurate_sum_iter`] with the one-term case written out. For a finite x,
 /// accurate_sum_iter([x]) is exactly 0 + x (every TwoSum error term is 0), so `x + 0.0`
@@ -152,6 +152,33 @@ impl Objective {
         }
     }
 
+    /// The mean loss over `rows` samples as [`Self::eval`] computes it, bit for bit, for a
+    /// state no backward pass follows (POST /landscape's grid): the elementwise fast pairs
+    /// run their very element kernels and the same accurate sum, but store neither a nor
+    /// dL/dz (the compiler drops what is not used); every other pair is [`Self::eval`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss(
+        &self,
+        rows: usize,
+        z: &[f64],
+        y: &[f64],
+        idx: Option<&[usize]>,
+        a: &mut [f64],
+        dz: &mut [f64],
+        generic: bool,
+    ) -> Result<f64, ComputeError> {
+        let len = rows * self.k;
+        match self.fast {
+            Some(Fast::Squared { act, half }) if !generic => {
+                Ok(squared_loss(act, half, &z[..len], &y[..len]))
+            }
+            Some(Fast::SigmoidBce) if !generic => {
+                Ok(elementwise_loss(&z[..len], &y[..len], bce_element))
+            }
+            _ => self.eval(rows, z, y, idx, a, dz, generic),
+        }
+    }
+
     fn eval_generic(
         &self,
         rows: usize,
@@ -257,6 +284,63 @@ fn elementwise_pass(
                 term
             }));
     scale.divide(total)
+}
+
+/// [`elementwise_pass`]'s loss alone: the same terms in the same order into the same sum
+/// ([`sum`]: one term is `x + 0.0`, more go to [`AccurateSum`]'s lane i mod 4, four at a
+/// time), without the stores of a and dL/dz.
+#[inline(always)]
+fn elementwise_loss(
+    z: &[f64],
+    y: &[f64],
+    element: impl Fn(f64, f64, Scale) -> (f64, f64, f64),
+) -> f64 {
+    let scale = Scale::new(z.len());
+    let term = |z: f64, y: f64| element(z, y, scale).1;
+    let total = if z.len() == 1 {
+        term(z[0], y[0]) + 0.0
+    } else {
+        let mut acc = AccurateSum::new();
+        let (zs, ys) = (z.chunks_exact(4), y.chunks_exact(4));
+        let (zr, yr) = (zs.remainder(), ys.remainder());
+        for (zg, yg) in zs.zip(ys) {
+            acc.add4([
+                term(zg[0], yg[0]),
+                term(zg[1], yg[1]),
+                term(zg[2], yg[2]),
+                term(zg[3], yg[3]),
+            ]);
+        }
+        for (&zi, &yi) in zr.iter().zip(yr) {
+            acc.add(term(zi, yi));
+        }
+        acc.total()
+    };
+    scale.divide(total)
+}
+
+/// [`squared`]'s loss alone ([`elementwise_loss`]), one monomorphised loop per pair.
+fn squared_loss(act: SquaredAct, half: bool, z: &[f64], y: &[f64]) -> f64 {
+    match (act, half) {
+        (SquaredAct::Identity, true) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Identity, true, z, y, s)
+        }),
+        (SquaredAct::Identity, false) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Identity, false, z, y, s)
+        }),
+        (SquaredAct::Sigmoid, true) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Sigmoid, true, z, y, s)
+        }),
+        (SquaredAct::Sigmoid, false) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Sigmoid, false, z, y, s)
+        }),
+        (SquaredAct::Tanh, true) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Tanh, true, z, y, s)
+        }),
+        (SquaredAct::Tanh, false) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Tanh, false, z, y, s)
+        }),
+    }
 }
 
 fn squared(
