@@ -179,6 +179,36 @@ impl Objective {
         }
     }
 
+    /// [`forward`] then [`Self::loss`] for one feature and one output (θ = (w, b)), in one
+    /// pass for the elementwise fast pairs; `None` for every other pair (the caller runs
+    /// the two steps).
+    pub fn loss_one_feature(&self, x: &[f64], y: &[f64], w: f64, b: f64) -> Option<f64> {
+        if self.k != 1 {
+            return None;
+        }
+        let len = x.len().min(y.len());
+        let (x, y) = (&x[..len], &y[..len]);
+        macro_rules! squared {
+            ($act:expr, $half:expr) => {
+                elementwise_loss_one_feature(x, y, w, b, |z, y, s| {
+                    squared_element($act, $half, z, y, s)
+                })
+            };
+        }
+        Some(match self.fast? {
+            Fast::Squared { act, half } => match (act, half) {
+                (SquaredAct::Identity, true) => squared!(SquaredAct::Identity, true),
+                (SquaredAct::Identity, false) => squared!(SquaredAct::Identity, false),
+                (SquaredAct::Sigmoid, true) => squared!(SquaredAct::Sigmoid, true),
+                (SquaredAct::Sigmoid, false) => squared!(SquaredAct::Sigmoid, false),
+                (SquaredAct::Tanh, true) => squared!(SquaredAct::Tanh, true),
+                (SquaredAct::Tanh, false) => squared!(SquaredAct::Tanh, false),
+            },
+            Fast::SigmoidBce => elementwise_loss_one_feature(x, y, w, b, bce_element),
+            Fast::SoftmaxCrossEntropy => return None,
+        })
+    }
+
     fn eval_generic(
         &self,
         rows: usize,
@@ -301,19 +331,30 @@ fn elementwise_loss(
         term(z[0], y[0]) + 0.0
     } else {
         let mut acc = AccurateSum::new();
-        let (zs, ys) = (z.chunks_exact(4), y.chunks_exact(4));
-        let (zr, yr) = (zs.remainder(), ys.remainder());
-        for (zg, yg) in zs.zip(ys) {
-            acc.add4([
-                term(zg[0], yg[0]),
-                term(zg[1], yg[1]),
-                term(zg[2], yg[2]),
-                term(zg[3], yg[3]),
-            ]);
-        }
-        for (&zi, &yi) in zr.iter().zip(yr) {
-            acc.add(term(zi, yi));
-        }
+        acc.add_zip(z, y, term);
+        acc.total()
+    };
+    scale.divide(total)
+}
+
+/// [`elementwise_loss`] of one feature and one output with z = x·w + b computed in the
+/// same loop ([`forward`]'s arithmetic for n = k = 1: the one-term sum `x·w + 0.0`, then
+/// `+ b`), so z is never stored.
+#[inline(always)]
+fn elementwise_loss_one_feature(
+    x: &[f64],
+    y: &[f64],
+    w: f64,
+    b: f64,
+    element: impl Fn(f64, f64, Scale) -> (f64, f64, f64),
+) -> f64 {
+    let scale = Scale::new(x.len());
+    let term = |x: f64, y: f64| element((x * w + 0.0) + b, y, scale).1;
+    let total = if x.len() == 1 {
+        term(x[0], y[0]) + 0.0
+    } else {
+        let mut acc = AccurateSum::new();
+        acc.add_zip(x, y, term);
         acc.total()
     };
     scale.divide(total)

@@ -75,6 +75,12 @@ impl Prepared {
     /// loop's `eval`, without writing a and dL/dz where the pair allows).
     fn state_loss_only(&self, theta: &[f64], scratch: &mut Scratch) -> Result<f64, ComputeError> {
         let (m, n, k) = (self.m, self.n, self.k);
+        if let (false, 1, 1, [w, b]) = (self.generic_only, n, k, theta) {
+            // one feature, one output: z is made and consumed in one loop
+            if let Some(loss) = self.objective.loss_one_feature(&self.x, &self.y, *w, *b) {
+                return Ok(loss);
+            }
+        }
         layer::forward(&self.x, m, n, k, theta, &mut scratch.z);
         self.objective.loss(
             m,
