@@ -390,7 +390,11 @@ async fn the_playground_serves_the_landscape_panel_and_its_script() {
     assert!(html.contains(r#"id="panel-landscape""#));
     let js = app.get("/static/landscape.js").await;
     assert_eq!(js.status, 200);
-    assert!(js.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     let text = js.text();
     // the panel draws with POST /landscape's picture and reads GET /landscape/examples
     assert!(text.contains("'/landscape'") && text.contains("'/landscape/examples'"));
