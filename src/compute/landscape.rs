@@ -409,10 +409,19 @@ fn grid(
         || (prepared.scratch(), prepared.initial_parameters().to_vec()),
         |(scratch, theta), (c, out)| {
             cancel.check()?;
-            for (slot, p) in out.iter_mut().zip(c * chunk..) {
-                theta[xi] = x.values[p % nx];
-                theta[yi] = y.values[p / nx];
+            // point p is (column p mod nx, row p / nx): one division a chunk, then a
+            // step (a division a point costs as much as the single neuron itself)
+            let start = c * chunk;
+            let (mut col, mut row) = (start % nx, start / nx);
+            for slot in out.iter_mut() {
+                theta[xi] = x.values[col];
+                theta[yi] = y.values[row];
                 *slot = prepared.objective(theta, scratch);
+                col += 1;
+                if col == nx {
+                    col = 0;
+                    row += 1;
+                }
             }
             Ok(())
         },
