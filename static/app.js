@@ -1672,4 +1672,8 @@ async function start() {
   document.body.dataset.ready = 'true';
 }
 
+// For the panels in their own scripts (static/landscape.js): run A's /train body as the
+// training panel would send it (throws the FieldErrors it would mark), and the keyed fetch.
+window.losslab = { trainBody: () => buildTrainBody(runs.a), fetch: keyedFetch };
+
 start();

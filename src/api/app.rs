@@ -83,11 +83,12 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The pages beside the API; `/openapi.json` serves `spec`.
-fn pages(spec: SpecText) -> [(&'static str, MethodRouter<AppState>); 5] {
+fn pages(spec: SpecText) -> [(&'static str, MethodRouter<AppState>); 6] {
     [
         ("/", get(pages::index)),
         ("/static/app.js", get(pages::app_js)),
         ("/static/grade.js", get(pages::grade_js)),
+        ("/static/landscape.js", get(pages::landscape_js)),
         ("/static/style.css", get(pages::style_css)),
         (
             "/openapi.json",

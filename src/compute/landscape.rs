@@ -15,7 +15,7 @@
 //! per core), each with its own buffers and a copy of θ₀. Every point is computed alone
 //! and written to its own slot, so the bits never depend on the thread count or on the
 //! chunking; the minimum is then found in one pass in row order. Each chunk checks the
-//! [`Cancel`] first (deadline or client gone), and chunks are sized to a fixed amount of
+//! [`Cancel`] first (deadline or client gone), and chunks are sized to at most a fixed amount of
 //! work (points × samples × outputs), so a stop is seen within a few milliseconds.
 
 use rayon::prelude::*;
@@ -31,6 +31,10 @@ pub const DEFAULT_MAX_GRID_POINTS: u64 = 250_000;
 /// Work per chunk, in element evaluations (points × m × k): a few hundred microseconds,
 /// small enough to balance two cores and to notice a cancel soon.
 const CHUNK_WORK: usize = 1 << 16;
+
+/// Chunks per rayon worker at least, for balance when a few large chunks would leave a
+/// core idle (work stealing evens out the rest).
+const CHUNKS_PER_THREAD: usize = 16;
 
 /// The fields of a /landscape body's `path` (the /train run's own settings): errors
 /// about them are reported under `/path`.
@@ -395,15 +399,29 @@ fn grid(
     let nx = x.values.len();
     let mut loss = vec![0.0; nx * y.values.len()];
     let per_point = (d.m * d.k).max(1);
-    let chunk = (CHUNK_WORK / per_point).clamp(1, loss.len().max(1));
+    // at most CHUNK_WORK a chunk, and at least CHUNKS_PER_THREAD chunks a worker, so a
+    // cheap grid (the single neuron: 65,536 points a chunk) still spreads over every core
+    let spread = loss
+        .len()
+        .div_ceil(rayon::current_num_threads() * CHUNKS_PER_THREAD);
+    let chunk = (CHUNK_WORK / per_point).min(spread).max(1);
     loss.par_chunks_mut(chunk).enumerate().try_for_each_init(
         || (prepared.scratch(), prepared.initial_parameters().to_vec()),
         |(scratch, theta), (c, out)| {
             cancel.check()?;
-            for (slot, p) in out.iter_mut().zip(c * chunk..) {
-                theta[xi] = x.values[p % nx];
-                theta[yi] = y.values[p / nx];
+            // point p is (column p mod nx, row p / nx): one division a chunk, then a
+            // step (a division a point costs as much as the single neuron itself)
+            let start = c * chunk;
+            let (mut col, mut row) = (start % nx, start / nx);
+            for slot in out.iter_mut() {
+                theta[xi] = x.values[col];
+                theta[yi] = y.values[row];
                 *slot = prepared.objective(theta, scratch);
+                col += 1;
+                if col == nx {
+                    col = 0;
+                    row += 1;
+                }
             }
             Ok(())
         },

@@ -379,3 +379,23 @@ async fn the_examples_are_the_textbook_neuron_under_l2_and_bce_and_all_answer() 
     let l2 = post(&app, &list[0]["request"]).await.json();
     assert_eq!(l2["run"]["iterations"], 143);
 }
+
+#[tokio::test]
+async fn the_playground_serves_the_landscape_panel_and_its_script() {
+    let app = TestApp::new();
+    let page = app.get("/").await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains(r#"<script type="module" src="/static/landscape.js"></script>"#));
+    assert!(html.contains(r#"id="panel-landscape""#));
+    let js = app.get("/static/landscape.js").await;
+    assert_eq!(js.status, 200);
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let text = js.text();
+    // the panel draws with POST /landscape's picture and reads GET /landscape/examples
+    assert!(text.contains("'/landscape'") && text.contains("'/landscape/examples'"));
+}

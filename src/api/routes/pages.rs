@@ -12,6 +12,7 @@ use crate::api::state::AppState;
 const INDEX_HTML: &str = include_str!("../../../static/index.html");
 const APP_JS: &str = include_str!("../../../static/app.js");
 const GRADE_JS: &str = include_str!("../../../static/grade.js");
+const LANDSCAPE_JS: &str = include_str!("../../../static/landscape.js");
 const STYLE_CSS: &str = include_str!("../../../static/style.css");
 
 /// The embedded copy, or (development only) the file from `LOSSLAB_STATIC_DIR`.
@@ -47,6 +48,16 @@ pub async fn grade_js(State(state): State<AppState>) -> Response {
         &state,
         "grade.js",
         GRADE_JS,
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// The "Loss landscape" panel's script (POST /landscape).
+pub async fn landscape_js(State(state): State<AppState>) -> Response {
+    asset(
+        &state,
+        "landscape.js",
+        LANDSCAPE_JS,
         "text/javascript; charset=utf-8",
     )
 }

@@ -22,7 +22,7 @@ use crate::compute::array::Array;
 use crate::compute::chain::Chain;
 use crate::compute::error::ComputeError;
 use crate::compute::loss::{LossKind, bce, cross_entropy, l2, mse};
-use crate::compute::numeric::{accurate_sum_iter, sigmoid};
+use crate::compute::numeric::{AccurateSum, accurate_sum_iter, sigmoid};
 
 /// [`accurate_sum_iter`] with the one-term case written out. For a finite x,
 /// accurate_sum_iter([x]) is exactly 0 + x (every TwoSum error term is 0), so `x + 0.0`
@@ -152,6 +152,63 @@ impl Objective {
         }
     }
 
+    /// The mean loss over `rows` samples as [`Self::eval`] computes it, bit for bit, for a
+    /// state no backward pass follows (POST /landscape's grid): the elementwise fast pairs
+    /// run their very element kernels and the same accurate sum, but store neither a nor
+    /// dL/dz (the compiler drops what is not used); every other pair is [`Self::eval`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss(
+        &self,
+        rows: usize,
+        z: &[f64],
+        y: &[f64],
+        idx: Option<&[usize]>,
+        a: &mut [f64],
+        dz: &mut [f64],
+        generic: bool,
+    ) -> Result<f64, ComputeError> {
+        let len = rows * self.k;
+        match self.fast {
+            Some(Fast::Squared { act, half }) if !generic => {
+                Ok(squared_loss(act, half, &z[..len], &y[..len]))
+            }
+            Some(Fast::SigmoidBce) if !generic => {
+                Ok(elementwise_loss(&z[..len], &y[..len], bce_element))
+            }
+            _ => self.eval(rows, z, y, idx, a, dz, generic),
+        }
+    }
+
+    /// [`forward`] then [`Self::loss`] for one feature and one output (θ = (w, b)), in one
+    /// pass for the elementwise fast pairs; `None` for every other pair (the caller runs
+    /// the two steps).
+    pub fn loss_one_feature(&self, x: &[f64], y: &[f64], w: f64, b: f64) -> Option<f64> {
+        if self.k != 1 {
+            return None;
+        }
+        let len = x.len().min(y.len());
+        let (x, y) = (&x[..len], &y[..len]);
+        macro_rules! squared {
+            ($act:expr, $half:expr) => {
+                elementwise_loss_one_feature(x, y, w, b, |z, y, s| {
+                    squared_element($act, $half, z, y, s)
+                })
+            };
+        }
+        Some(match self.fast? {
+            Fast::Squared { act, half } => match (act, half) {
+                (SquaredAct::Identity, true) => squared!(SquaredAct::Identity, true),
+                (SquaredAct::Identity, false) => squared!(SquaredAct::Identity, false),
+                (SquaredAct::Sigmoid, true) => squared!(SquaredAct::Sigmoid, true),
+                (SquaredAct::Sigmoid, false) => squared!(SquaredAct::Sigmoid, false),
+                (SquaredAct::Tanh, true) => squared!(SquaredAct::Tanh, true),
+                (SquaredAct::Tanh, false) => squared!(SquaredAct::Tanh, false),
+            },
+            Fast::SigmoidBce => elementwise_loss_one_feature(x, y, w, b, bce_element),
+            Fast::SoftmaxCrossEntropy => return None,
+        })
+    }
+
     fn eval_generic(
         &self,
         rows: usize,
@@ -257,6 +314,74 @@ fn elementwise_pass(
                 term
             }));
     scale.divide(total)
+}
+
+/// [`elementwise_pass`]'s loss alone: the same terms in the same order into the same sum
+/// ([`sum`]: one term is `x + 0.0`, more go to [`AccurateSum`]'s lane i mod 4, four at a
+/// time), without the stores of a and dL/dz.
+#[inline(always)]
+fn elementwise_loss(
+    z: &[f64],
+    y: &[f64],
+    element: impl Fn(f64, f64, Scale) -> (f64, f64, f64),
+) -> f64 {
+    let scale = Scale::new(z.len());
+    let term = |z: f64, y: f64| element(z, y, scale).1;
+    let total = if z.len() == 1 {
+        term(z[0], y[0]) + 0.0
+    } else {
+        let mut acc = AccurateSum::new();
+        acc.add_zip(z, y, term);
+        acc.total()
+    };
+    scale.divide(total)
+}
+
+/// [`elementwise_loss`] of one feature and one output with z = x·w + b computed in the
+/// same loop ([`forward`]'s arithmetic for n = k = 1: the one-term sum `x·w + 0.0`, then
+/// `+ b`), so z is never stored.
+#[inline(always)]
+fn elementwise_loss_one_feature(
+    x: &[f64],
+    y: &[f64],
+    w: f64,
+    b: f64,
+    element: impl Fn(f64, f64, Scale) -> (f64, f64, f64),
+) -> f64 {
+    let scale = Scale::new(x.len());
+    let term = |x: f64, y: f64| element((x * w + 0.0) + b, y, scale).1;
+    let total = if x.len() == 1 {
+        term(x[0], y[0]) + 0.0
+    } else {
+        let mut acc = AccurateSum::new();
+        acc.add_zip(x, y, term);
+        acc.total()
+    };
+    scale.divide(total)
+}
+
+/// [`squared`]'s loss alone ([`elementwise_loss`]), one monomorphised loop per pair.
+fn squared_loss(act: SquaredAct, half: bool, z: &[f64], y: &[f64]) -> f64 {
+    match (act, half) {
+        (SquaredAct::Identity, true) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Identity, true, z, y, s)
+        }),
+        (SquaredAct::Identity, false) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Identity, false, z, y, s)
+        }),
+        (SquaredAct::Sigmoid, true) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Sigmoid, true, z, y, s)
+        }),
+        (SquaredAct::Sigmoid, false) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Sigmoid, false, z, y, s)
+        }),
+        (SquaredAct::Tanh, true) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Tanh, true, z, y, s)
+        }),
+        (SquaredAct::Tanh, false) => elementwise_loss(z, y, |z, y, s| {
+            squared_element(SquaredAct::Tanh, false, z, y, s)
+        }),
+    }
 }
 
 fn squared(

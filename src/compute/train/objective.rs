@@ -1,7 +1,9 @@
 //! /train's objective as a function of the parameters: the mean loss of a state θ on the
 //! whole training set, evaluated by exactly the code the loop evaluates every state with
-//! (run.rs calls [`Prepared::state_loss`]; the single neuron goes through
-//! `layer::single_neuron`, as the loop's monomorphised path does). POST /landscape
+//! (run.rs calls [`Prepared::state_loss`], which also writes the arrays of the backward
+//! pass; the grid's loss-only form runs the same forward pass, element kernels and sum
+//! without those stores; the single neuron goes through `layer::single_neuron`, as the
+//! loop's monomorphised path does). POST /landscape
 //! evaluates this one function over its grid, so a grid point at a trace row's
 //! parameters equals that row's loss bit for bit.
 
@@ -64,10 +66,31 @@ impl Prepared {
             theta,
         ) {
             (Some(pair), [x], [y], [w, b]) => layer::single_neuron(pair, *x, *y, *w, *b).0,
-            _ => self
-                .state_loss(theta, &mut scratch.z, &mut scratch.a, &mut scratch.dz)
-                .unwrap_or(f64::NAN),
+            _ => self.state_loss_only(theta, scratch).unwrap_or(f64::NAN),
         }
+    }
+
+    /// [`Self::state_loss`]'s value without the arrays of the backward pass: the same
+    /// forward pass, then [`layer::Objective::loss`] (the same kernels and sum as the
+    /// loop's `eval`, without writing a and dL/dz where the pair allows).
+    fn state_loss_only(&self, theta: &[f64], scratch: &mut Scratch) -> Result<f64, ComputeError> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        if let (false, 1, 1, [w, b]) = (self.generic_only, n, k, theta) {
+            // one feature, one output: z is made and consumed in one loop
+            if let Some(loss) = self.objective.loss_one_feature(&self.x, &self.y, *w, *b) {
+                return Ok(loss);
+            }
+        }
+        layer::forward(&self.x, m, n, k, theta, &mut scratch.z);
+        self.objective.loss(
+            m,
+            &scratch.z,
+            &self.y,
+            self.idx.as_deref(),
+            &mut scratch.a,
+            &mut scratch.dz,
+            self.generic_only,
+        )
     }
 
     /// z = X·W + b on the whole training set, then the objective (a fast path or the

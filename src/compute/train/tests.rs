@@ -866,3 +866,49 @@ fn a_first_state_the_loss_refuses_is_reported_at_the_sample() {
     assert_eq!(e.field, "/inputs/1", "{}", e.message);
     assert!(e.message.contains("state 0"), "{}", e.message);
 }
+
+#[test]
+fn the_loss_only_objective_equals_the_loops_state_loss_bit_for_bit() {
+    // every elementwise fast pair, on m = 2 … 1001 samples (each remainder of the
+    // four-lane sum), at states where the loss is small, large and saturated
+    let pairs = [
+        (LossKind::Mse, Activation::Identity),
+        (LossKind::L2, Activation::Identity),
+        (LossKind::Mse, Activation::Sigmoid),
+        (LossKind::L2, Activation::Sigmoid),
+        (LossKind::Mse, Activation::Tanh),
+        (LossKind::L2, Activation::Tanh),
+        (LossKind::Bce, Activation::Sigmoid),
+    ];
+    let mut checked = 0;
+    for m in [2usize, 3, 4, 5, 6, 7, 8, 13, 1001] {
+        let xs: Vec<f64> = (0..m).map(|i| (i as f64 * 0.7).sin() * 3.0).collect();
+        for (loss, activation) in pairs {
+            let ys: Vec<f64> = (0..m)
+                .map(|i| match loss {
+                    LossKind::Bce => f64::from(u8::from(i % 3 == 0)),
+                    _ => (i as f64 * 1.3).cos(),
+                })
+                .collect();
+            let spec = TrainSpec {
+                inputs: Array::flat(xs.clone()),
+                targets: Array::flat(ys),
+                ..regression(loss, activation)
+            };
+            let p = prepare(spec, &TrainLimits::default()).unwrap();
+            let mut scratch = p.scratch();
+            let (mut z, mut a, mut dz) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
+            for theta in [[0.1, -0.2], [1.7, 0.4], [-40.0, 3.0], [900.0, -1e3]] {
+                let want = p.state_loss(&theta, &mut z, &mut a, &mut dz).unwrap();
+                let got = p.objective(&theta, &mut scratch);
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{loss:?} {activation:?} m = {m}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 9 * 7 * 4);
+}
