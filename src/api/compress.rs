@@ -1,5 +1,5 @@
 //! Response compression, negotiated per request: tower-http's `CompressionLayer` (gzip, br,
-//! zstd; never NDJSON streams) for a request that sends `Accept-Encoding`, and the plain
+//! zstd; never NDJSON streams, never safetensors answers) for a request that sends `Accept-Encoding`, and the plain
 //! inner service for one that does not — which tower-http would answer in identity anyway.
 //!
 //! Why: tower-http's `CompressionBody` is about 6 KB (it holds every encoder's state
@@ -23,12 +23,18 @@ use tower_http::compression::predicate::{And, NotForContentType, Predicate};
 use tower_http::compression::{Compression, CompressionBody, CompressionLayer, DefaultPredicate};
 
 /// What we compress: tower-http's default (not tiny, not already compressed, not images,
-/// not gRPC, not SSE) and never NDJSON streams.
-pub type CompressWhen = And<DefaultPredicate, NotForContentType>;
+/// not gRPC, not SSE), never NDJSON streams, never safetensors answers.
+pub type CompressWhen = And<And<DefaultPredicate, NotForContentType>, NotForContentType>;
 
-/// When tower-http's layer compresses: its default rule, and never an NDJSON stream.
+/// When tower-http's layer compresses: its default rule, never an NDJSON stream (flushed
+/// row by row), never a safetensors answer (binary f64 hardly shrinks, and compressing
+/// megabytes of it costs more time than it saves).
 pub fn compress_when() -> CompressWhen {
-    DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson"))
+    DefaultPredicate::new()
+        .and(NotForContentType::const_new("application/x-ndjson"))
+        .and(NotForContentType::const_new(
+            super::safetensors::SAFETENSORS,
+        ))
 }
 
 /// tower-http's compression for requests that accept an encoding; none for the rest.

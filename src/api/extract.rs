@@ -8,7 +8,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
-use super::safetensors::{Frames, SAFETENSORS, TensorFields, is_safetensors, parse_safetensors};
+use super::safetensors::{
+    Decoded, Decoder, SAFETENSORS, TensorFields, is_safetensors, parse_safetensors,
+};
 use super::state::AppState;
 use super::wire::MapOnly;
 use crate::compute::LossKind;
@@ -73,8 +75,8 @@ fn gzip_encoded(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
 pub enum ArrayBody {
     /// `application/json` (or `application/*+json`), gzip already decoded.
     Json(Bytes),
-    /// Kept as the frames it arrived in, so decoding can free each once read.
-    Safetensors(Frames),
+    /// Decoded as it arrived: each frame copied into the arrays, then dropped.
+    Safetensors(Decoded),
 }
 
 impl ArrayBody {
@@ -121,32 +123,35 @@ impl FromRequest<AppState> for ArrayBody {
         let within = std::time::Duration::from_secs(state.config.body_timeout_secs);
         Ok(match (safetensors, gzip) {
             (false, _) => ArrayBody::Json(read_body(req.into_body(), gzip, limit, within).await?),
-            (true, true) => ArrayBody::Safetensors(Frames::new(vec![
-                read_body(req.into_body(), true, limit, within).await?,
-            ])),
+            (true, true) => ArrayBody::Safetensors(Decoded::whole(
+                &read_body(req.into_body(), true, limit, within).await?,
+                limit,
+            )),
             (true, false) => {
-                ArrayBody::Safetensors(read_frames(req.into_body(), limit, within).await?)
+                ArrayBody::Safetensors(read_safetensors(req.into_body(), limit, within).await?)
             }
         })
     }
 }
 
-/// Reads the whole body as the frames it arrives in, at most `limit` bytes (413 past
-/// it), without copying them into one buffer: a binary body is decoded frame by frame and
-/// each frame freed once read (safetensors.rs), so the body and its decoded arrays are
-/// never both held in full. The whole body must arrive `within` the body timeout (408),
-/// as for [`read_body`].
-async fn read_frames(
+/// Reads the whole body, at most `limit` bytes (413 past it), decoding it as a
+/// safetensors file as it arrives: each frame is copied into the tensors' arrays and
+/// dropped (safetensors.rs), so the body is never held in full besides its arrays, and
+/// the copy overlaps the transfer. The whole body must arrive `within` the body timeout
+/// (408), as for [`read_body`].
+async fn read_safetensors(
     mut body: axum::body::Body,
     limit: usize,
     within: std::time::Duration,
-) -> Result<Frames, ApiError> {
+) -> Result<Decoded, ApiError> {
     use http_body_util::BodyExt;
     let too_large = || ApiError::TooLarge(limit as u64);
-    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+    let hint = axum::body::HttpBody::size_hint(&body);
+    if hint.lower() > limit as u64 {
         return Err(too_large());
     }
-    let (mut parts, mut len) = (Vec::new(), 0);
+    let mut decoder = Decoder::new(hint.exact().map(|n| n as usize), limit);
+    let mut len = 0;
     let receive = async {
         while let Some(frame) = body.frame().await {
             let frame = frame
@@ -156,7 +161,7 @@ async fn read_frames(
                 if len > limit {
                     return Err(too_large());
                 }
-                parts.push(data);
+                decoder.feed(&data);
             }
         }
         Ok(())
@@ -164,7 +169,7 @@ async fn read_frames(
     tokio::time::timeout(within, receive)
         .await
         .map_err(|_| ApiError::BodyTimeout(within.as_secs()))??;
-    Ok(Frames::new(parts))
+    Ok(decoder.finish())
 }
 
 /// Reads the whole body into one buffer, at most `limit` bytes (413 past it), and

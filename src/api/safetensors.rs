@@ -7,23 +7,32 @@
 //! Why the `safetensors` crate: it is the reference implementation of the format (the
 //! one the Python package wraps), and it validates the header — offsets that tile the
 //! data exactly, sizes that do not overflow, dtypes — before we touch a byte. We use its
-//! header types both ways and read each tensor's bytes where they lie in the frames the
-//! body arrived in (no copy of the file); the one copy is into the f64 buffer the compute
-//! core owns, with `f64::from_le_bytes` over 8-byte chunks (no `unsafe` cast, whatever the
-//! alignment), and each frame is freed as soon as it is read — so the body and the
-//! decoded arrays are never both held in full (measured: BENCHMARKS.md, binary bodies).
+//! header types both ways.
+//!
+//! The bytes are handled once each way. A request is decoded while it arrives
+//! ([`Decoder`]): once the header is in, each frame's bytes are appended straight to the
+//! f64 array the compute core will read (F64 data: a plain copy, whatever its alignment;
+//! never zeroed first), checked for non-finite numbers while in cache, and the frame
+//! dropped — so the body and its arrays are never
+//! both held in full, and the copy overlaps the transfer. An answer's arrays are sent as
+//! the computation wrote them ([`Encoded`]: the header, then each array's memory as the
+//! body's next part, lent as bytes through zerocopy's safe view; no `unsafe`). Measured: BENCHMARKS.md, binary bodies.
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use zerocopy::IntoBytes;
 
 use super::extract::parse_json;
 use super::problem::ApiError;
@@ -115,23 +124,99 @@ impl<S: Send + Sync> FromRequestParts<S> for Answer {
     }
 }
 
-/// A 200 with an already encoded safetensors body.
-pub fn safetensors_response(bytes: Vec<u8>) -> Response {
+/// An encoded safetensors answer: the length and header, then each tensor's bytes —
+/// the f64 arrays the computation wrote, not copied (on a little-endian machine an f64
+/// array's memory is already its safetensors bytes).
+pub struct Encoded {
+    parts: VecDeque<Bytes>,
+    len: u64,
+}
+
+impl Encoded {
+    /// The answer's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the answer is empty (never: it has a header).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole file in one buffer (tests, and callers that want bytes).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len as usize);
+        for p in &self.parts {
+            out.extend_from_slice(p);
+        }
+        out
+    }
+}
+
+/// The body of a safetensors answer: its parts in order, with its exact length (so the
+/// answer carries a `Content-Length`, and hyper writes the parts with vectored writes).
+impl axum::body::HttpBody for Encoded {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        Poll::Ready(this.parts.pop_front().map(|b| {
+            this.len -= b.len() as u64;
+            Ok(hyper::body::Frame::data(b))
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// A 200 with an encoded safetensors body.
+pub fn safetensors_response(answer: Encoded) -> Response {
     let mut headers = HeaderMap::with_capacity(12);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SAFETENSORS));
-    let mut res = Response::new(Body::from(bytes));
+    let mut res = Response::new(Body::new(answer));
     *res.headers_mut() = headers;
     res
+}
+
+/// An f64 array as its little-endian bytes: the array itself where that is its memory.
+fn le_bytes(data: Vec<f64>) -> Bytes {
+    /// An f64 array lent out as bytes (little-endian machines only).
+    struct LeF64(Vec<f64>);
+    impl AsRef<[u8]> for LeF64 {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    if cfg!(target_endian = "little") {
+        Bytes::from_owner(LeF64(data))
+    } else {
+        Bytes::from(
+            data.iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        )
+    }
 }
 
 /// Encodes `tensors` as F64 tensors of their shapes (in the order given) and `rest` (the
 /// answer's other fields) as JSON text in `__metadata__.response`. The header is padded
 /// with spaces to a multiple of 8 bytes, so every tensor's data is 8-byte aligned in the
-/// file (as the format's own writer does).
-pub fn encode(tensors: &[(&str, &Array)], rest: &impl Serialize) -> Vec<u8> {
+/// file (as the format's own writer does). The arrays become the answer's body as they
+/// are: nothing is copied.
+pub fn encode(tensors: Vec<(&str, Array)>, rest: &impl Serialize) -> Encoded {
     let mut infos = Vec::with_capacity(tensors.len());
     let mut offset = 0;
-    for (name, a) in tensors {
+    for (name, a) in &tensors {
         let shape = if a.is_matrix() {
             vec![a.rows(), a.cols()]
         } else {
@@ -157,155 +242,375 @@ pub fn encode(tensors: &[(&str, &Array)], rest: &impl Serialize) -> Vec<u8> {
         .and_then(|m| serde_json::to_vec(&m).ok())
         .unwrap_or_else(|| b"{}".to_vec());
     let pad = (8 - header.len() % 8) % 8;
-    let mut out = Vec::with_capacity(8 + header.len() + pad + offset);
-    out.extend_from_slice(&((header.len() + pad) as u64).to_le_bytes());
-    out.extend_from_slice(&header);
-    out.resize(out.len() + pad, b' ');
+    let mut head = Vec::with_capacity(8 + header.len() + pad);
+    head.extend_from_slice(&((header.len() + pad) as u64).to_le_bytes());
+    head.extend_from_slice(&header);
+    head.resize(head.len() + pad, b' ');
+    let len = (head.len() + offset) as u64;
+    let mut parts = VecDeque::with_capacity(1 + tensors.len());
+    parts.push_back(Bytes::from(head));
     for (_, a) in tensors {
-        for x in a.data() {
-            out.extend_from_slice(&x.to_le_bytes());
+        if !a.is_empty() {
+            parts.push_back(le_bytes(a.into_data()));
         }
     }
-    out
+    Encoded { parts, len }
 }
 
 // ---------------------------------------------------------------------------------
 // requests
 
-/// A safetensors body as the frames it arrived in. Reading consumes it from the front
-/// and drops each frame once read.
-pub struct Frames {
-    parts: VecDeque<Bytes>,
-    len: usize,
+/// A safetensors body decoded as its frames arrive: the header as soon as it is whole,
+/// then each tensor's bytes copied from the frame straight into the f64 array the compute
+/// core will read (F64 data is one `memcpy` per frame, whatever its alignment; F32 and
+/// integer tensors are widened element by element). A frame is dropped once copied, so
+/// the body is never held as well as its arrays, and the copy runs while the rest of the
+/// body is still arriving. Nothing is judged until [`Decoder::finish`]: a file's errors
+/// come out in the same order whatever its frames were.
+pub struct Decoder {
+    /// Bytes fed so far.
+    received: usize,
+    /// The body's length when known (`Content-Length`), else the body limit: the most
+    /// data worth allocating arrays for.
+    room: usize,
+    /// The 8 length bytes and the header, until the header is whole (kept: small, and
+    /// [`Decoded::header_mentions`] looks into it).
+    head: Vec<u8>,
+    /// The header's length, once its 8 bytes are in.
+    header_len: Option<usize>,
+    /// The parsed header and its tensors in offset order, once the header is whole.
+    file: Option<Result<Layout, ApiError>>,
+    /// Data bytes past the last tensor (a broken file).
+    extra: usize,
 }
 
-impl Frames {
-    /// The frames of a body, in order.
-    pub fn new(parts: Vec<Bytes>) -> Self {
-        let len = parts.iter().map(Bytes::len).sum();
-        Frames {
-            parts: parts.into_iter().filter(|b| !b.is_empty()).collect(),
-            len,
+/// A parsed header and where its tensors' bytes go.
+struct Layout {
+    meta: Metadata,
+    /// In offset order: the order their bytes arrive in.
+    tensors: Vec<Slot>,
+    /// The tensor being filled.
+    at: usize,
+}
+
+/// One tensor being filled.
+struct Slot {
+    name: String,
+    info: TensorInfo,
+    /// Its size in bytes (from the validated header).
+    size: usize,
+    /// Bytes of it received.
+    filled: usize,
+    /// How its elements become f64s.
+    fill: Fill,
+    data: Vec<f64>,
+    /// An element split across two frames: its first bytes.
+    carry: ([u8; 8], usize),
+    /// The first non-finite element.
+    non_finite: Option<usize>,
+    /// The first integer an f64 cannot hold exactly (|v| > 2^53), with its index.
+    inexact: Option<(usize, i64)>,
+}
+
+/// How a tensor's bytes become f64s.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// F64: little-endian, appended as they are (a copy on a little-endian machine).
+    F64,
+    F32,
+    I64,
+    I32,
+    /// A dtype not accepted for this tensor (reported by name later), or a file whose
+    /// data cannot be what its header says: the bytes are only counted.
+    Skip,
+}
+
+impl Decoder {
+    /// A decoder for a body of `exact` bytes when known, at most `limit`.
+    pub fn new(exact: Option<usize>, limit: usize) -> Self {
+        Decoder {
+            received: 0,
+            room: exact.unwrap_or(limit).min(limit),
+            head: Vec::new(),
+            header_len: None,
+            file: None,
+            extra: 0,
         }
     }
 
-    /// The bytes not read yet.
+    /// The next bytes of the body.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        self.received += bytes.len();
+        // the length, then the header: collected until whole, then parsed
+        while self.file.is_none() {
+            let want = 8 + self.header_len.unwrap_or(0);
+            let k = (want - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..k]);
+            bytes = &bytes[k..];
+            if self.head.len() < want {
+                return;
+            }
+            match self.header_len {
+                None => {
+                    let n = u64::from_le_bytes(self.head[..8].try_into().unwrap_or([0xff; 8]));
+                    // a length past the body's end (or its limit) is broken, whatever follows
+                    match usize::try_from(n)
+                        .ok()
+                        .filter(|&n| n <= self.room.saturating_sub(8))
+                    {
+                        Some(n) => {
+                            self.header_len = Some(n);
+                            self.head.reserve_exact(n);
+                        }
+                        None => {
+                            self.file = Some(Err(broken(format!(
+                                "the header length {n} runs past the end of the body"
+                            ))))
+                        }
+                    }
+                }
+                Some(_) => self.file = Some(self.layout()),
+            }
+        }
+        match &mut self.file {
+            Some(Ok(layout)) => self.extra += layout.fill(bytes),
+            _ => self.extra += bytes.len(),
+        }
+    }
+
+    /// The header, parsed and validated by the safetensors crate (offsets tiling the data
+    /// exactly, sizes matching dtype and shape), and an array for each tensor when the
+    /// data can be what it says.
+    fn layout(&self) -> Result<Layout, ApiError> {
+        let meta: Metadata = serde_json::from_slice(&self.head[8..])
+            .map_err(|e| broken(format!("invalid header: {e}")))?;
+        // arrays only for data that fits the body (else the file is broken or too large,
+        // and the end says which): a header cannot make us allocate past the limit
+        let fits = meta.data_len() <= self.room.saturating_sub(self.head.len());
+        let mut tensors: Vec<Slot> = meta
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| Slot::new(name, info.clone(), fits))
+            .collect();
+        tensors.sort_by(|a, b| (a.info.data_offsets, &a.name).cmp(&(b.info.data_offsets, &b.name)));
+        Ok(Layout {
+            meta,
+            tensors,
+            at: 0,
+        })
+    }
+
+    /// The body is complete: the file, or why it is not a valid one.
+    pub fn finish(self) -> Decoded {
+        let total = self.received;
+        let file = match (self.file, self.header_len) {
+            (Some(Err(e)), _) => Err(e),
+            (None, None) | (Some(Ok(_)), None) => {
+                Err(broken("shorter than its 8-byte header length"))
+            }
+            (None, Some(n)) => Err(broken(format!(
+                "the header length {n} runs past the end of the body"
+            ))),
+            (Some(Ok(layout)), Some(n)) => {
+                let held = total - 8 - n;
+                if layout.meta.data_len() != held {
+                    Err(broken(format!(
+                        "the tensors' data takes {} bytes, the file holds {held}",
+                        layout.meta.data_len()
+                    )))
+                } else {
+                    debug_assert!(self.extra == 0 && layout.tensors.iter().all(Slot::full));
+                    Ok(File {
+                        meta: layout.meta,
+                        tensors: layout.tensors,
+                    })
+                }
+            }
+        };
+        Decoded {
+            len: total,
+            head: self.head,
+            file,
+        }
+    }
+}
+
+impl Layout {
+    /// Copies `bytes` into the tensors from where the last frame ended; returns how many
+    /// bytes were past the last tensor.
+    fn fill(&mut self, mut bytes: &[u8]) -> usize {
+        while !bytes.is_empty() {
+            let Some(slot) = self.tensors.get_mut(self.at) else {
+                return bytes.len();
+            };
+            let k = (slot.size - slot.filled).min(bytes.len());
+            slot.take(&bytes[..k]);
+            bytes = &bytes[k..];
+            if slot.full() {
+                self.at += 1;
+            }
+        }
+        0
+    }
+}
+
+impl Slot {
+    fn new(name: String, info: TensorInfo, allocate: bool) -> Self {
+        // the header was validated: the byte range holds exactly this many elements
+        let count: usize = info.shape.iter().product();
+        let index = INDEX_TENSORS.contains(&name.as_str());
+        let fill = match info.dtype {
+            _ if !allocate => Fill::Skip,
+            Dtype::F64 => Fill::F64,
+            Dtype::F32 => Fill::F32,
+            Dtype::I64 if index => Fill::I64,
+            Dtype::I32 if index => Fill::I32,
+            _ => Fill::Skip,
+        };
+        let data = match fill {
+            Fill::Skip => Vec::new(),
+            // filled by appending: never zeroed first
+            _ => Vec::with_capacity(count),
+        };
+        Slot {
+            size: info.data_offsets.1 - info.data_offsets.0,
+            name,
+            info,
+            filled: 0,
+            fill,
+            data,
+            carry: ([0; 8], 0),
+            non_finite: None,
+            inexact: None,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.filled == self.size
+    }
+
+    /// The next bytes of this tensor (at most what is left of it).
+    fn take(&mut self, bytes: &[u8]) {
+        self.filled += bytes.len();
+        match self.fill {
+            Fill::Skip => {}
+            Fill::F64 => self.floats::<8>(bytes, f64::from_le_bytes),
+            Fill::F32 => self.floats::<4>(bytes, |b| f64::from(f32::from_le_bytes(b))),
+            Fill::I64 => self.ints::<8>(bytes, i64::from_le_bytes),
+            Fill::I32 => self.ints::<4>(bytes, |b| i64::from(i32::from_le_bytes(b))),
+        }
+    }
+
+    /// Floats of `W` bytes: appended in one pass (a straight copy for F64, whatever the
+    /// bytes' alignment), then checked for a non-finite one while in cache.
+    fn floats<const W: usize>(&mut self, bytes: &[u8], f: impl Fn([u8; W]) -> f64) {
+        let (first, whole) = self.split::<W>(bytes);
+        let from = self.data.len();
+        self.data.extend(first.map(&f));
+        self.data.extend(
+            whole
+                .chunks_exact(W)
+                .map(|c| f(c.try_into().unwrap_or([0; W]))),
+        );
+        let new = &self.data[from..];
+        if self.non_finite.is_none() && !all_finite(new) {
+            self.non_finite = new.iter().position(|x| !x.is_finite()).map(|i| from + i);
+        }
+    }
+
+    /// Integers of `W` bytes (class indices), widened, noting the first that an f64
+    /// cannot hold exactly (|v| > 2^53).
+    fn ints<const W: usize>(&mut self, bytes: &[u8], f: impl Fn([u8; W]) -> i64) {
+        let (first, whole) = self.split::<W>(bytes);
+        let rest = whole
+            .chunks_exact(W)
+            .map(|c| c.try_into().unwrap_or([0; W]));
+        for v in first.into_iter().chain(rest).map(f) {
+            if v.unsigned_abs() > EXACT_INT && self.inexact.is_none() {
+                self.inexact = Some((self.data.len(), v));
+            }
+            self.data.push(v as f64);
+        }
+    }
+
+    /// Splits the next bytes into whole elements of `W` bytes: an element split across
+    /// frames is put together from the carry (returned first), a trailing part kept in it.
+    fn split<'b, const W: usize>(&mut self, mut bytes: &'b [u8]) -> (Option<[u8; W]>, &'b [u8]) {
+        let (mut buf, mut have) = self.carry;
+        let mut first = None;
+        if have > 0 {
+            let k = (W - have).min(bytes.len());
+            buf[have..have + k].copy_from_slice(&bytes[..k]);
+            have += k;
+            bytes = &bytes[k..];
+            if have == W {
+                first = buf[..W].try_into().ok();
+                have = 0;
+            }
+        }
+        let (whole, rest) = bytes.split_at(bytes.len() / W * W);
+        buf[have..have + rest.len()].copy_from_slice(rest);
+        self.carry = (buf, have + rest.len());
+        (first, whole)
+    }
+}
+
+/// Whether every x is finite: Σ (x − x) per lane stays 0 unless some x is ±∞ or NaN (float
+/// subtractions and adds only, so the pass vectorises).
+#[allow(clippy::eq_op)] // x − x is the point: 0 exactly when x is finite
+fn all_finite(xs: &[f64]) -> bool {
+    const L: usize = 8;
+    let mut probe = [0.0f64; L];
+    let chunks = xs.chunks_exact(L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..L {
+            probe[k] += c[k] - c[k];
+        }
+    }
+    rest.iter().chain(&probe).all(|&x| x - x == 0.0)
+}
+
+/// A safetensors body, read to its end and decoded (or found broken).
+pub struct Decoded {
+    len: usize,
+    head: Vec<u8>,
+    file: Result<File, ApiError>,
+}
+
+/// A valid file: its header and its tensors' arrays.
+struct File {
+    meta: Metadata,
+    tensors: Vec<Slot>,
+}
+
+impl Decoded {
+    /// Decodes a body held in one buffer (a gzip body, decoded).
+    pub fn whole(bytes: &[u8], limit: usize) -> Self {
+        let mut d = Decoder::new(Some(bytes.len()), limit);
+        d.feed(bytes);
+        d.finish()
+    }
+
+    /// The body's size in bytes.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether every byte has been read.
+    /// Whether the body was empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Whether the header (not the data) holds `word`: a cheap look before decoding.
     pub fn header_mentions(&self, word: &[u8]) -> bool {
-        let prefix = self.peek(8);
-        let n = prefix
-            .try_into()
-            .map_or(0, |b: [u8; 8]| u64::from_le_bytes(b))
-            .min(self.len as u64) as usize;
-        let header = self.peek(8 + n);
-        header.windows(word.len().max(1)).any(|w| w == word)
-    }
-
-    /// The first `n` bytes (at most what is left), copied out, not consumed.
-    fn peek(&self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n.min(self.len));
-        for part in &self.parts {
-            let k = (n - out.len()).min(part.len());
-            out.extend_from_slice(&part[..k]);
-            if out.len() == n {
-                break;
-            }
-        }
-        out
-    }
-
-    /// The next `n` bytes (at most what is left), copied out.
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n.min(self.len));
-        while out.len() < n {
-            let Some(front) = self.parts.front_mut() else {
-                break;
-            };
-            let k = (n - out.len()).min(front.len());
-            out.extend_from_slice(&front[..k]);
-            self.advance(k);
-        }
-        out
-    }
-
-    /// Consumes `k` bytes of the front frame (at most its length), dropping it when done.
-    fn advance(&mut self, k: usize) {
-        if let Some(front) = self.parts.front_mut() {
-            let k = k.min(front.len());
-            front.advance(k);
-            self.len -= k;
-            if front.is_empty() {
-                self.parts.pop_front();
-            }
-        }
-    }
-
-    /// Reads `count` elements of `W` bytes (fewer if the body ends), each given to `f`;
-    /// an element split across two frames is put together.
-    fn elements<const W: usize>(&mut self, mut count: usize, mut f: impl FnMut([u8; W])) {
-        while count > 0 {
-            let Some(front) = self.parts.front() else {
-                return;
-            };
-            if front.len() >= W {
-                let whole = (front.len() / W).min(count);
-                for c in front[..whole * W].chunks_exact(W) {
-                    f(c.try_into().unwrap_or([0; W]));
-                }
-                count -= whole;
-                self.advance(whole * W);
-            } else {
-                let bytes = self.take(W);
-                match bytes.try_into() {
-                    Ok(b) => f(b),
-                    Err(_) => return,
-                }
-                count -= 1;
-            }
-        }
+        self.head.windows(word.len().max(1)).any(|w| w == word)
     }
 }
 
 /// A broken file (400).
 fn broken(what: impl std::fmt::Display) -> ApiError {
     ApiError::MalformedSafetensors(format!("the body is not a valid safetensors file: {what}"))
-}
-
-/// Reads and validates the header (the safetensors crate's rules: a length that fits, JSON
-/// whose tensors' byte ranges tile the data exactly with sizes that match their dtype and
-/// shape), leaving `frames` at the first byte of the data.
-fn read_header(frames: &mut Frames) -> Result<Metadata, ApiError> {
-    let total = frames.len();
-    let prefix = frames.take(8);
-    let n: [u8; 8] = prefix
-        .try_into()
-        .map_err(|_| broken("shorter than its 8-byte header length"))?;
-    let n = u64::from_le_bytes(n);
-    if n > (total - 8) as u64 {
-        return Err(broken(format!(
-            "the header length {n} runs past the end of the body"
-        )));
-    }
-    let n = n as usize;
-    let meta: Metadata = serde_json::from_slice(&frames.take(n))
-        .map_err(|e| broken(format!("invalid header: {e}")))?;
-    if meta.data_len() != total - 8 - n {
-        return Err(broken(format!(
-            "the tensors' data takes {} bytes, the file holds {}",
-            meta.data_len(),
-            total - 8 - n
-        )));
-    }
-    Ok(meta)
 }
 
 /// A request DTO whose arrays may come as tensors. `TENSORS` names them (the only tensor
@@ -329,8 +634,8 @@ const EXACT_INT: u64 = 1 << 53;
 /// give the same 422s), each tensor into its field. A file that is not valid safetensors
 /// is a 400; a tensor with a name `T` does not take, a dtype or shape that is not
 /// accepted, a non-finite element or a field given twice is a 422 naming it.
-pub fn parse_safetensors<T: TensorFields>(mut frames: Frames) -> Result<T, ApiError> {
-    let meta = read_header(&mut frames)?;
+pub fn parse_safetensors<T: TensorFields>(body: Decoded) -> Result<T, ApiError> {
+    let File { meta, mut tensors } = body.file?;
     let request = meta
         .metadata()
         .as_ref()
@@ -348,18 +653,13 @@ pub fn parse_safetensors<T: TensorFields>(mut frames: Frames) -> Result<T, ApiEr
             ))
         })?;
     // in offset order, so the errors of a file come out in the same order every time
-    let mut tensors: Vec<(String, &TensorInfo)> = meta.tensors().into_iter().collect();
     // (empty tensors share an offset: then the operation's order, then the name)
-    tensors.sort_by(|(a, ia), (b, ib)| {
+    tensors.sort_by(|a, b| {
         let rank = |n: &str| T::TENSORS.iter().position(|t| *t == n);
-        (ia.data_offsets, rank(a).is_none(), rank(a), a).cmp(&(
-            ib.data_offsets,
-            rank(b).is_none(),
-            rank(b),
-            b,
-        ))
+        let key = |s: &Slot| (s.info.data_offsets, rank(&s.name).is_none(), rank(&s.name));
+        (key(a), &a.name).cmp(&(key(b), &b.name))
     });
-    for (name, _) in &tensors {
+    for Slot { name, .. } in &tensors {
         if !T::TENSORS.contains(&name.as_str()) {
             return Err(ApiError::invalid(
                 format!("/{}", escape(name)),
@@ -382,7 +682,7 @@ pub fn parse_safetensors<T: TensorFields>(mut frames: Frames) -> Result<T, ApiEr
     // same "missing field" 422 as in JSON and the others parse as they would there
     let mut text = String::with_capacity(request.len() + 32 * tensors.len());
     text.push('{');
-    for (name, _) in &tensors {
+    for Slot { name, .. } in &tensors {
         text.push_str(&format!("\"{name}\":[],"));
     }
     let inner = request.trim_start_matches([' ', '\t', '\r', '\n']);
@@ -403,10 +703,9 @@ pub fn parse_safetensors<T: TensorFields>(mut frames: Frames) -> Result<T, ApiEr
         }
         other => other,
     })?;
-    // the tensors tile the data in this order: each is read where the last one ended
-    for (name, info) in tensors {
-        let array = to_array(&name, info, &mut frames)?;
-        req.put(&name, array)?;
+    for slot in tensors {
+        let name = slot.name.clone();
+        req.put(&name, to_array(slot)?)?;
     }
     Ok(req)
 }
@@ -416,47 +715,46 @@ fn escape(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 
-/// One tensor, read from `frames`, as a flat `[n]` or `[m, k]` f64 array (the shapes
-/// JSON can express).
-fn to_array(name: &str, info: &TensorInfo, frames: &mut Frames) -> Result<Array, ComputeError> {
+/// One decoded tensor as a flat `[n]` or `[m, k]` f64 array (the shapes JSON can
+/// express), or the 422 naming it: a dtype not accepted, an integer an f64 cannot hold, a
+/// non-finite element, a shape JSON has no form for.
+fn to_array(slot: Slot) -> Result<Array, ComputeError> {
+    let Slot {
+        name,
+        info,
+        fill,
+        data,
+        non_finite,
+        inexact,
+        ..
+    } = slot;
     let field = format!("/{name}");
     let shape = info.shape.as_slice();
-    // the header was validated: the byte range holds exactly this many elements
-    let count = shape.iter().product::<usize>();
-    let mut data = Vec::with_capacity(count);
-    let mut inexact = None;
-    let index = INDEX_TENSORS.contains(&name);
-    match info.dtype {
-        Dtype::F64 => frames.elements::<8>(count, |b| data.push(f64::from_le_bytes(b))),
-        Dtype::F32 => frames.elements::<4>(count, |b| data.push(f64::from(f32::from_le_bytes(b)))),
-        Dtype::I64 if index => frames.elements::<8>(count, |b| {
-            push_int(&mut data, &mut inexact, i64::from_le_bytes(b))
-        }),
-        Dtype::I32 if index => frames.elements::<4>(count, |b| {
-            push_int(&mut data, &mut inexact, i64::from(i32::from_le_bytes(b)))
-        }),
-        other => {
-            let ints = if index {
-                " (class indices: I64 or I32)"
-            } else {
-                ""
-            };
-            return Err(ComputeError::invalid(
-                field,
-                format!("dtype {other:?} is not accepted for {name}; send F64 or F32{ints}"),
-            ));
-        }
+    // (in a valid file, only a dtype not accepted is skipped)
+    if fill == Fill::Skip {
+        let ints = if INDEX_TENSORS.contains(&name.as_str()) {
+            " (class indices: I64 or I32)"
+        } else {
+            ""
+        };
+        return Err(ComputeError::invalid(
+            field,
+            format!(
+                "dtype {:?} is not accepted for {name}; send F64 or F32{ints}",
+                info.dtype
+            ),
+        ));
     }
     if let Some((i, v)) = inexact {
         return Err(ComputeError::invalid(
-            element(name, shape, i),
+            element(&name, shape, i),
             format!("{v} is not exactly representable as a number (|v| > 2^53)"),
         ));
     }
     // NaN and ±∞: JSON cannot send them, and no answer may hold them
-    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+    if let Some(i) = non_finite {
         return Err(ComputeError::invalid(
-            element(name, shape, i),
+            element(&name, shape, i),
             format!("{} is not a finite number", data[i]),
         ));
     }
@@ -474,14 +772,6 @@ fn to_array(name: &str, info: &TensorInfo, frames: &mut Frames) -> Result<Array,
             ),
         )),
     }
-}
-
-/// An integer as f64, noting the first that an f64 cannot hold exactly (|v| > 2^53).
-fn push_int(data: &mut Vec<f64>, inexact: &mut Option<(usize, i64)>, v: i64) {
-    if v.unsigned_abs() > EXACT_INT && inexact.is_none() {
-        *inexact = Some((data.len(), v));
-    }
-    data.push(v as f64);
 }
 
 /// A tensor that must be flat (`weights`: one number per row or element).
@@ -510,58 +800,176 @@ mod tests {
     use super::*;
     use crate::api::wire::loss::LossRequest;
 
-    /// A small request file: predictions [3] F64, targets [3] I32, the request text.
-    fn file() -> Vec<u8> {
-        let header = br#"{"__metadata__":{"request":"{\"gradient\":true}"},"predictions":{"dtype":"F64","shape":[3],"data_offsets":[0,24]},"targets":{"dtype":"I32","shape":[3],"data_offsets":[24,36]}}"#;
+    /// A safetensors file of `header` (JSON text, padded to 8 bytes) and `data`.
+    fn with_header(header: &[u8], data: &[u8]) -> Vec<u8> {
         let mut h = header.to_vec();
         while h.len() % 8 != 0 {
             h.push(b' ');
         }
         let mut out = (h.len() as u64).to_le_bytes().to_vec();
         out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// A small request file: predictions [3] F64, targets [3] I32, weights [3] F32, the
+    /// request text.
+    fn file() -> Vec<u8> {
+        let header = br#"{"__metadata__":{"request":"{\"gradient\":true}"},"predictions":{"dtype":"F64","shape":[3],"data_offsets":[0,24]},"targets":{"dtype":"I32","shape":[3],"data_offsets":[24,36]},"weights":{"dtype":"F32","shape":[3],"data_offsets":[36,48]}}"#;
+        let mut data = Vec::new();
         for x in [0.1f64, -2.5, 1e300] {
-            out.extend_from_slice(&x.to_le_bytes());
+            data.extend_from_slice(&x.to_le_bytes());
         }
         for i in [0i32, -7, 2] {
-            out.extend_from_slice(&i.to_le_bytes());
+            data.extend_from_slice(&i.to_le_bytes());
         }
-        out
+        for w in [0.5f32, 1.0, 0.1] {
+            data.extend_from_slice(&w.to_le_bytes());
+        }
+        with_header(header, &data)
+    }
+
+    /// Decodes `body` fed in frames of `size` bytes, its length known or not.
+    fn decode(body: &[u8], size: usize, known: bool) -> Decoded {
+        let mut d = Decoder::new(known.then_some(body.len()), 1 << 20);
+        for part in body.chunks(size.max(1)) {
+            d.feed(part);
+        }
+        if body.is_empty() {
+            d.feed(&[]);
+        }
+        d.finish()
+    }
+
+    fn detail(r: Result<LossRequest, ApiError>) -> String {
+        match r {
+            Err(ApiError::MalformedSafetensors(m)) => m,
+            Err(other) => panic!("expected a broken file, got {other:?}"),
+            Ok(_) => panic!("expected a broken file, got a request"),
+        }
     }
 
     #[test]
     fn frames_of_any_size_decode_to_the_same_request() {
-        let whole: LossRequest = parse_safetensors(Frames::new(vec![Bytes::from(file())])).unwrap();
+        let whole: LossRequest = parse_safetensors(Decoded::whole(&file(), 1 << 20)).unwrap();
         assert_eq!(whole.predictions.0.data(), &[0.1, -2.5, 1e300]);
         assert_eq!(whole.targets.0.data(), &[0.0, -7.0, 2.0]);
+        assert_eq!(
+            whole.weights.as_deref(),
+            Some(&[0.5, 1.0, f64::from(0.1f32)][..])
+        );
         assert!(whole.gradient);
         // frames of 1..13 bytes: headers, lengths and elements split across frames
         for size in 1..14 {
-            let parts = file().chunks(size).map(Bytes::copy_from_slice).collect();
-            let req: LossRequest = parse_safetensors(Frames::new(parts)).unwrap();
-            assert_eq!(req.predictions, whole.predictions, "frames of {size}");
-            assert_eq!(req.targets, whole.targets, "frames of {size}");
+            for known in [true, false] {
+                let req: LossRequest = parse_safetensors(decode(&file(), size, known)).unwrap();
+                assert_eq!(req.predictions, whole.predictions, "frames of {size}");
+                assert_eq!(req.targets, whole.targets, "frames of {size}");
+                assert_eq!(req.weights, whole.weights, "frames of {size}");
+            }
         }
     }
 
     #[test]
-    fn a_truncated_or_overlong_file_is_broken() {
+    fn a_truncated_or_overlong_file_is_broken_the_same_way_in_any_frames() {
         let f = file();
-        for body in [
-            f[..f.len() - 1].to_vec(),
-            [f.as_slice(), &[0]].concat(),
-            f[..7].to_vec(),
+        for (body, says) in [
+            (
+                f[..f.len() - 1].to_vec(),
+                "takes 48 bytes, the file holds 47",
+            ),
+            (
+                [f.as_slice(), &[0]].concat(),
+                "takes 48 bytes, the file holds 49",
+            ),
+            (f[..7].to_vec(), "shorter than its 8-byte header length"),
+            (vec![], "shorter than its 8-byte header length"),
+            (f[..40].to_vec(), "runs past the end of the body"),
+            (with_header(b"{\"x\":", &[]), "invalid header"),
         ] {
-            let r = parse_safetensors::<LossRequest>(Frames::new(vec![Bytes::from(body)]));
-            assert!(matches!(r, Err(ApiError::MalformedSafetensors(_))));
+            for size in [1, 5, 64] {
+                for known in [true, false] {
+                    let m = detail(parse_safetensors(decode(&body, size, known)));
+                    assert!(m.contains(says), "{m} (frames of {size}, {known})");
+                }
+            }
         }
     }
 
     #[test]
-    fn read_frames_are_freed_as_they_are_read() {
-        let mut frames = Frames::new(vec![Bytes::from(vec![1u8; 8]), Bytes::from(vec![2u8; 8])]);
-        let mut seen = Vec::new();
-        frames.elements::<4>(3, |b| seen.push(b));
-        assert_eq!(seen, vec![[1; 4], [1; 4], [2; 4]]);
-        assert_eq!((frames.len(), frames.parts.len()), (4, 1));
+    fn a_non_finite_element_split_across_frames_is_found_where_it_is() {
+        let header = br#"{"predictions":{"dtype":"F64","shape":[2,3],"data_offsets":[0,48]},"targets":{"dtype":"F32","shape":[2,3],"data_offsets":[48,72]}}"#;
+        let mut data = Vec::new();
+        for x in [0.0, 1.0, 2.0, 3.0, f64::NAN, 5.0] {
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        for y in [0.0f32, 1.0, f32::INFINITY, 3.0, 4.0, 5.0] {
+            data.extend_from_slice(&y.to_le_bytes());
+        }
+        let body = with_header(header, &data);
+        for size in 1..20 {
+            match parse_safetensors::<LossRequest>(decode(&body, size, size % 2 == 0)) {
+                Err(ApiError::Invalid(errs, _)) => {
+                    assert_eq!(errs[0].field, "/predictions/1/1", "frames of {size}")
+                }
+                other => panic!("frames of {size}: {:?}", other.err()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_cannot_make_the_decoder_allocate_past_the_body() {
+        // 10^12 elements claimed in a 100-byte body: nothing is allocated, and the end
+        // says the file is broken
+        let header = br#"{"predictions":{"dtype":"F64","shape":[1000000000000],"data_offsets":[0,8000000000000]}}"#;
+        let body = with_header(header, &[0; 8]);
+        for known in [true, false] {
+            let mut d = Decoder::new(known.then_some(body.len()), 1 << 20);
+            d.feed(&body);
+            let Some(Ok(layout)) = &d.file else {
+                panic!("the header is valid JSON")
+            };
+            assert_eq!(layout.tensors[0].data.capacity(), 0);
+            let m = detail(parse_safetensors(d.finish()));
+            assert!(m.contains("the file holds 8"), "{m}");
+        }
+    }
+
+    #[test]
+    fn an_answer_is_a_valid_file_whose_tensors_are_the_arrays_bytes() {
+        use axum::body::HttpBody;
+        let g = Array::matrix(vec![0.5, -1.25, 3.0, 1e-300, -0.0, 7.0], 2, 3).unwrap();
+        let t = Array::flat(vec![2.0, f64::MAX]);
+        let answer = encode(vec![("loss", t), ("gradient", g)], &LossMeta::example());
+        assert_eq!(answer.size_hint().exact(), Some(answer.len()));
+        let bytes = answer.to_vec();
+        assert_eq!(bytes.len() as u64, answer.len());
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (n, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!((8 + n) % 8, 0);
+        assert_eq!(
+            meta.metadata().as_ref().unwrap()[RESPONSE_KEY],
+            r#"{"count":2}"#
+        );
+        let gradient = file.tensor("gradient").unwrap();
+        assert_eq!(gradient.shape(), &[2, 3]);
+        let expected: Vec<u8> = [0.5f64, -1.25, 3.0, 1e-300, -0.0, 7.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(gradient.data(), &expected[..]);
+        assert_eq!(file.tensor("loss").unwrap().shape(), &[2]);
+    }
+
+    /// A stand-in for an answer's other fields.
+    #[derive(Serialize)]
+    struct LossMeta {
+        count: usize,
+    }
+
+    impl LossMeta {
+        fn example() -> Self {
+            LossMeta { count: 2 }
+        }
     }
 }

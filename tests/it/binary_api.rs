@@ -690,6 +690,58 @@ async fn the_body_limit_gzip_and_content_types_hold_as_for_json() {
 }
 
 #[tokio::test]
+async fn safetensors_answers_are_never_compressed_and_json_answers_still_are() {
+    let app = TestApp::new();
+    // a large answer (8 KB of gradient), which the JSON form of would be compressed
+    let n = 1000;
+    let a = pseudo_random(n, 11);
+    let y = pseudo_random(n, 12);
+    let file = pack(
+        &[("predictions", f64s(&[n], &a)), ("targets", f64s(&[n], &y))],
+        Some(&json!({"gradient": true})),
+    );
+    let plain = post(&app, "/loss/mse", ST, Some(ST), file.clone()).await;
+    unpack(&plain);
+    for encoding in ["gzip", "br", "zstd", "gzip, deflate, br, zstd"] {
+        for (path, name) in [("/loss/mse", "gradient"), ("/gradient", "d_predictions")] {
+            let f = if path == "/gradient" {
+                pack(
+                    &[("predictions", f64s(&[n], &a)), ("targets", f64s(&[n], &y))],
+                    Some(&json!({"loss": "mse"})),
+                )
+            } else {
+                file.clone()
+            };
+            let req = Request::post(path)
+                .header("content-type", ST)
+                .header("accept", ST)
+                .header("accept-encoding", encoding)
+                .body(Body::from(f.clone()))
+                .unwrap();
+            let r = app.send(req).await;
+            assert_eq!(r.header("content-encoding"), None, "{path} with {encoding}");
+            assert_eq!(r.header("content-type"), Some(ST));
+            let (tensors, _) = unpack(&r);
+            assert_eq!(tensors[name].1.len(), n);
+            let identity = post(&app, path, ST, Some(ST), f).await;
+            assert_eq!(
+                r.body, identity.body,
+                "{path} with {encoding}: bit-identical"
+            );
+        }
+    }
+    // the same request answered as JSON is still compressed on request
+    let req = Request::post("/loss/mse")
+        .header("content-type", ST)
+        .header("accept-encoding", "gzip")
+        .body(Body::from(file))
+        .unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+}
+
+#[tokio::test]
 async fn accept_chooses_the_answer_format() {
     let app = TestApp::new();
     let file = || {

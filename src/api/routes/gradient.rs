@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::api::extract::ArrayBody;
 use crate::api::problem::ApiError;
 use crate::api::routes::{json_response, to_json};
-use crate::api::safetensors::{self, Answer, TensorFields, safetensors_response};
+use crate::api::safetensors::{self, Answer, Encoded, TensorFields, safetensors_response};
 use crate::api::state::{AppState, SMALL_BODY_BYTES, compute_error};
 use crate::api::wire::NumArray;
 use crate::api::wire::gradient::{CheckOut, GradientRequest, GradientResponse};
@@ -75,25 +75,25 @@ pub async fn post_gradient(
     let secs = state.config.timeout_secs;
     // a check evaluates the loss twice per element: always heavy
     let heavy = body.len() > SMALL_BODY_BYTES || may_check(&body);
-    let bytes = state
+    state
         .compute(heavy, move |_cancel| {
             let req: GradientRequest = body.parse()?;
             let r = gradient(&req.spec()).map_err(|e| compute_error(e, secs))?;
             drop(req); // the inputs' memory is free before the answer is written
             Ok(match answer {
-                Answer::Json => to_json(&GradientResponse::new(&r), GradientResponse::numbers(&r)),
-                Answer::Safetensors => encode(&r),
+                Answer::Json => json_response(to_json(
+                    &GradientResponse::new(&r),
+                    GradientResponse::numbers(&r),
+                )),
+                Answer::Safetensors => safetensors_response(encode(r)),
             })
         })
-        .await?;
-    Ok(match answer {
-        Answer::Json => json_response(bytes),
-        Answer::Safetensors => safetensors_response(bytes),
-    })
+        .await
 }
 
-/// The safetensors answer: the arrays as tensors, the rest as [`GradientMeta`].
-fn encode(r: &GradientResult) -> Vec<u8> {
+/// The safetensors answer: the arrays as tensors (sent as computed), the rest as
+/// [`GradientMeta`].
+fn encode(r: GradientResult) -> Encoded {
     let meta = GradientMeta {
         loss: match &r.loss {
             LossValue::Scalar(x) => Some(*x),
@@ -104,17 +104,17 @@ fn encode(r: &GradientResult) -> Vec<u8> {
         guard: r.guard.describe(),
     };
     let mut tensors = Vec::with_capacity(4);
-    if let LossValue::Terms(t) = &r.loss {
+    if let LossValue::Terms(t) = r.loss {
         tensors.push(("loss", t));
     }
-    if let Some(a) = &r.activations {
+    if let Some(a) = r.activations {
         tensors.push(("activations", a));
     }
-    tensors.push(("d_predictions", &r.d_predictions));
-    if let Some(dz) = &r.d_logits {
+    tensors.push(("d_predictions", r.d_predictions));
+    if let Some(dz) = r.d_logits {
         tensors.push(("d_logits", dz));
     }
-    safetensors::encode(&tensors, &meta)
+    safetensors::encode(tensors, &meta)
 }
 
 /// Whether the body may ask for a check (a cheap over-approximation before parsing; in a

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::api::extract::{ArrayBody, KindPath};
 use crate::api::problem::ApiError;
 use crate::api::routes::{json_response, to_json};
-use crate::api::safetensors::{self, Answer, TensorFields, safetensors_response};
+use crate::api::safetensors::{self, Answer, Encoded, TensorFields, safetensors_response};
 use crate::api::state::{AppState, SMALL_BODY_BYTES, compute_error};
 use crate::api::wire::NumArray;
 use crate::api::wire::loss::{LossRequest, LossResponse};
@@ -76,20 +76,16 @@ pub async fn post_loss(
 ) -> Result<Response, ApiError> {
     let secs = state.config.timeout_secs;
     let heavy = body.len() > SMALL_BODY_BYTES;
-    let bytes = state
+    state
         .compute(heavy, move |_cancel| {
             let req: LossRequest = body.parse()?;
             evaluate(kind, req, answer).map_err(|e| compute_error(e, secs))
         })
-        .await?;
-    Ok(match answer {
-        Answer::Json => json_response(bytes),
-        Answer::Safetensors => safetensors_response(bytes),
-    })
+        .await
 }
 
-/// Parsed request → compute → serialised response (JSON or safetensors).
-fn evaluate(kind: LossKind, req: LossRequest, answer: Answer) -> Result<Vec<u8>, ComputeError> {
+/// Parsed request → compute → the answer (JSON or safetensors).
+fn evaluate(kind: LossKind, req: LossRequest, answer: Answer) -> Result<Response, ComputeError> {
     let spec = LossSpec::new(kind, &req.params.0, req.from_logits)?;
     let reduction = req.reduction.into();
     let r = spec.evaluate(
@@ -101,16 +97,17 @@ fn evaluate(kind: LossKind, req: LossRequest, answer: Answer) -> Result<Vec<u8>,
     )?;
     drop(req); // the inputs' memory is free before the answer is written
     Ok(match answer {
-        Answer::Json => to_json(
+        Answer::Json => json_response(to_json(
             &LossResponse::new(kind, reduction, &r),
             LossResponse::numbers(&r),
-        ),
-        Answer::Safetensors => encode(kind, reduction, &r),
+        )),
+        Answer::Safetensors => safetensors_response(encode(kind, reduction, r)),
     })
 }
 
-/// The safetensors answer: the arrays as tensors, the rest as [`LossMeta`].
-fn encode(kind: LossKind, reduction: Reduction, r: &LossResult) -> Vec<u8> {
+/// The safetensors answer: the arrays as tensors (sent as computed), the rest as
+/// [`LossMeta`].
+fn encode(kind: LossKind, reduction: Reduction, r: LossResult) -> Encoded {
     let meta = LossMeta {
         kind: kind.name(),
         reduction: reduction.name(),
@@ -122,11 +119,11 @@ fn encode(kind: LossKind, reduction: Reduction, r: &LossResult) -> Vec<u8> {
         guard: r.guard.describe(),
     };
     let mut tensors = Vec::with_capacity(2);
-    if let LossValue::Terms(t) = &r.loss {
+    if let LossValue::Terms(t) = r.loss {
         tensors.push(("loss", t));
     }
-    if let Some(g) = &r.gradient {
+    if let Some(g) = r.gradient {
         tensors.push(("gradient", g));
     }
-    safetensors::encode(&tensors, &meta)
+    safetensors::encode(tensors, &meta)
 }
