@@ -2,12 +2,8 @@
 //! layers, the accept loop, problem+json errors, our extractor, wire shapes, NDJSON
 //! streaming, the OpenAPI document.
 
-#![warn(missing_docs)]
-
 pub mod app;
 pub mod compress;
-// classserver's files, documented in their own change
-#[allow(missing_docs)]
 pub mod config;
 pub mod cors;
 pub mod edge;
@@ -20,7 +16,6 @@ pub mod problem;
 pub mod routes;
 pub mod safetensors;
 pub mod serve;
-#[allow(missing_docs)]
 pub mod state;
 pub mod version;
 pub mod wire;
