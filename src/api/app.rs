@@ -5,16 +5,16 @@
 //! clones and boxes the stack and answers through a second route future (about 2,000
 //! instructions of a small request's 36,000, BENCHMARKS.md, fourth session).
 //! 1. catch-panic — a backstop: a panic becomes a problem+json 500 (a bug; tests never see one)
-//! 2. edge (edge.rs): `losslab-version` on every response, request id (kept or made, and
-//!    echoed), metrics by route template (matched by metrics::RouteTemplates over the
+//! 2. edge (stack/edge.rs): `losslab-version` on every response, request id (kept or made, and
+//!    echoed), metrics by route template (matched by stack::route_templates over the
 //!    router's own templates), and problem+json for any error a layer or axum answered in
 //!    text
-//! 3. CORS (tower-http; requests without `Origin` get its headers, learnt once: cors.rs)
+//! 3. CORS (tower-http; requests without `Origin` get its headers, learnt once: stack/cors.rs)
 //! 4. response compression (gzip, br, zstd; never NDJSON streams), negotiated: a request
-//!    without `Accept-Encoding` skips tower-http's layer (compress.rs)
+//!    without `Accept-Encoding` skips tower-http's layer (stack/compress.rs)
 //! 5. rate limit per client IP (only when configured; health probes exempt)
 //!    then API keys (only with a keys file): 401, the key's rate (429), its log line;
-//!    the request runs as its key's (edge.rs, keys.rs)
+//!    the request runs as its key's (stack/edge.rs, keys.rs)
 //! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
 //!    decodes gzip bodies (extract.rs)
 //! 7. the router; inside it, only when the log filter shows DEBUG, the tracing span of
@@ -37,13 +37,13 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::compress::NegotiatedCompressionLayer;
-use super::cors::{CorsWithoutOriginLayer, cors_settings};
-use super::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
-use super::metrics::RouteTemplates;
 use super::openapi::{ApiDoc, SpecText, render};
 use super::problem::ApiError;
 use super::routes::{catalogue, grade, gradient, landscape, loss, ops, pages, train};
+use super::stack::compress::NegotiatedCompressionLayer;
+use super::stack::cors::{CorsWithoutOriginLayer, cors_settings};
+use super::stack::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
+use super::stack::route_templates::RouteTemplates;
 use super::state::AppState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -78,7 +78,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::version))
         .split_for_parts();
     super::keys::declare_bearer(&mut api);
-    super::serve::declare_body_timeout(&mut api);
+    super::stack::serve::declare_body_timeout(&mut api);
     (router, api)
 }
 
@@ -188,7 +188,7 @@ mod tests {
     use super::*;
     use crate::api::Config;
 
-    /// serve.rs calls the app without `poll_ready` first: every layer must stay always
+    /// stack/serve.rs calls the app without `poll_ready` first: every layer must stay always
     /// ready, with a rate limit configured or not.
     #[tokio::test]
     async fn the_app_is_always_ready() {

@@ -10,12 +10,15 @@ use std::path::PathBuf;
 #[command(name = "losslab", version, about)]
 pub struct Cli {
     #[command(subcommand)]
+    /// What to do: serve (when none is named), print the spec, check health, make keys.
     pub command: Option<Command>,
     #[command(flatten)]
+    /// The settings every subcommand reads (API.md's Limits).
     pub config: Config,
 }
 
 #[derive(Debug, Subcommand)]
+/// The subcommands of the binary.
 pub enum Command {
     /// Run the HTTP service (the default).
     Serve,
@@ -27,11 +30,13 @@ pub enum Command {
     /// API keys for a class server (`--api-keys-file`).
     Keys {
         #[command(subcommand)]
+        /// What to do with keys.
         action: KeysCommand,
     },
 }
 
 #[derive(Debug, Subcommand)]
+/// The subcommands of `losslab keys`.
 pub enum KeysCommand {
     /// Print a fresh random key (192 bits, URL-safe base64) and the `[[key]]` table to
     /// append to the keys file; the key itself is stored nowhere.
@@ -42,9 +47,12 @@ pub enum KeysCommand {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+/// How the log lines are written (`--log-format`).
 pub enum LogFormat {
     #[default]
+    /// Human-readable lines (the default).
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 

@@ -133,7 +133,7 @@ impl Caller {
 
 tokio::task_local! {
     /// The key of the request being served, set by the auth layer around the whole
-    /// request (edge.rs), read where heavy work takes its slot (state.rs).
+    /// request (stack/edge.rs), read where heavy work takes its slot (state.rs).
     static CALLER: Arc<Caller>;
 }
 

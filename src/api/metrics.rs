@@ -1,38 +1,14 @@
 //! Prometheus text metrics: request counts and latency histograms by route template,
 //! method and status; requests in flight; request body bytes; heavy work running and
-//! waiting. A small registry of our own: a few atomics and one mutex-guarded map — and
-//! [`RouteTemplates`], which names the route template a request path matches.
+//! waiting. A small registry of our own: a few atomics and one mutex-guarded map. The
+//! route label comes from [`RouteTemplates`] (api/stack/route_templates.rs).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-/// The route templates of the router ("/loss/{kind}"), to label a request by the one its
-/// path matches. The metrics are taken outside the router (app.rs puts the whole layer
-/// stack around it, so a request does not pay for the stack once per route), where axum's
-/// `MatchedPath` is not yet known: the same matcher axum uses (matchit) over the same
-/// templates gives the same answer — a test in app.rs checks it path by path.
-pub struct RouteTemplates(matchit::Router<Arc<str>>);
-
-impl RouteTemplates {
-    /// The matcher over `templates` (the router's path templates).
-    pub fn new<T: AsRef<str>>(templates: impl IntoIterator<Item = T>) -> Self {
-        let mut router = matchit::Router::new();
-        for t in templates {
-            let t = t.as_ref();
-            // distinct templates axum's router already accepted with this same matcher:
-            // inserting cannot fail (app.rs's test compares every label with axum's)
-            let _ = router.insert(t, Arc::from(t));
-        }
-        RouteTemplates(router)
-    }
-
-    /// The template `path` matches, or None (the request is "unmatched").
-    pub fn of(&self, path: &str) -> Option<Arc<str>> {
-        self.0.at(path).ok().map(|m| m.value.clone())
-    }
-}
+pub use super::stack::route_templates::RouteTemplates;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 14] = [

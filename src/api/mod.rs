@@ -1,16 +1,11 @@
 //! HTTP only: JSON in → compute call → JSON out. Config, state, the router and its
-//! layers, the accept loop, problem+json errors, our extractor, wire shapes, NDJSON
-//! streaming, the OpenAPI document.
-
-#![warn(missing_docs)]
+//! layers, problem+json errors, our extractor, wire shapes, NDJSON streaming, the OpenAPI
+//! document. What exists only for speed — the accept loop, the CORS and compression
+//! shortcuts, the hand-written futures of the edge, the route templates — is in
+//! [`stack`], each with its plain tower/axum equivalent and what it saves.
 
 pub mod app;
-pub mod compress;
-// classserver's files, documented in their own change
-#[allow(missing_docs)]
 pub mod config;
-pub mod cors;
-pub mod edge;
 pub mod extract;
 pub mod keys;
 pub mod metrics;
@@ -19,8 +14,7 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod safetensors;
-pub mod serve;
-#[allow(missing_docs)]
+pub mod stack;
 pub mod state;
 pub mod version;
 pub mod wire;
@@ -28,4 +22,6 @@ pub mod wire_grade;
 
 pub use app::app;
 pub use config::Config;
+/// The accept loop, at the path `main` and the socket tests call (`api::serve::serve`).
+pub use stack::serve;
 pub use state::AppState;

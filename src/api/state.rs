@@ -22,12 +22,18 @@ use crate::compute::{Cancel, ComputeError, ErrorKind};
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
+/// What every handler and layer shares: the config, readiness, metrics and the limiters.
+/// Cloned per request (every field is an `Arc`).
 pub struct AppState {
+    /// The settings read at start-up.
     pub config: Arc<Config>,
     /// False from SIGTERM on: /readyz answers 503.
     pub ready: Arc<AtomicBool>,
+    /// The counters and histograms GET /metrics reports.
     pub metrics: Arc<Metrics>,
+    /// The limit on heavy computations at once and waiting (`--max-concurrency`, `--queue`).
     pub heavy: Arc<HeavyLimiter>,
+    /// The per-IP rate limit, when `--rate-limit-per-ip` is not 0.
     pub rate: Option<Arc<RateLimiter>>,
     /// The API keys, when a keys file is configured.
     pub keys: Option<Arc<KeyStore>>,
@@ -174,6 +180,7 @@ pub struct HeavyLimiter {
 }
 
 impl HeavyLimiter {
+    /// `concurrency` computations at once, at most `queue` more waiting.
     pub fn new(concurrency: usize, queue: usize) -> Self {
         HeavyLimiter {
             slots: Arc::new(Semaphore::new(concurrency)),
@@ -182,6 +189,9 @@ impl HeavyLimiter {
         }
     }
 
+    /// A slot for one heavy computation: at once if one is free, else after waiting in the
+    /// queue; [`ApiError::Overloaded`] (503) when the queue is full, and 503 once the
+    /// service shuts down.
     pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         if let Ok(p) = self.slots.clone().try_acquire_owned() {
             return Ok(p);
@@ -200,6 +210,7 @@ impl HeavyLimiter {
         concurrency.saturating_sub(self.slots.available_permits())
     }
 
+    /// Heavy computations waiting for a slot now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
@@ -212,6 +223,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter allowing `rate` requests per second per client IP.
     pub fn new(rate: u32) -> Self {
         RateLimiter {
             rate: f64::from(rate),

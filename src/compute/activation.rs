@@ -10,20 +10,33 @@ use super::params::{ParamDefault, ParamReader, ParamSpec, Params};
 /// An activation with its params.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
+    /// a = z.
     Identity,
+    /// a = 1 / (1 + e^(−z)).
     Sigmoid,
+    /// a = tanh z.
     Tanh,
+    /// a = max(0, z); relu'(0) = 0.
     Relu,
-    LeakyRelu { negative_slope: f64 },
+    /// a = z for z > 0, else negative_slope·z; the derivative at 0 is negative_slope.
+    LeakyRelu {
+        /// The slope for z < 0 (`activation_params.negative_slope`, default 0.01).
+        negative_slope: f64,
+    },
+    /// a = ln(1 + e^z).
     Softplus,
+    /// a = e^z / Σ e^z over the row (a flat array is one row).
     Softmax,
 }
 
 /// An activation's catalogue entry.
 #[derive(Debug)]
 pub struct ActivationInfo {
+    /// The activation's name in requests (`"leaky_relu"`).
     pub name: &'static str,
+    /// The formula GET /losses shows.
     pub formula: &'static str,
+    /// The params it reads from `activation_params`.
     pub params: &'static [ParamSpec],
 }
 

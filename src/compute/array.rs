@@ -7,16 +7,23 @@ pub enum Shape {
     /// `number[]` of length n: one row for per-row kinds.
     Flat(usize),
     /// `number[][]`: rows = samples, all rows the same non-zero length.
-    Matrix { rows: usize, cols: usize },
+    Matrix {
+        /// The number of rows (samples).
+        rows: usize,
+        /// Elements per row.
+        cols: usize,
+    },
 }
 
 impl Shape {
+    /// The number of elements.
     pub fn len(self) -> usize {
         match self {
             Shape::Flat(n) => n,
             Shape::Matrix { rows, cols } => rows * cols,
         }
     }
+    /// Whether there are no elements.
     pub fn is_empty(self) -> bool {
         self.len() == 0
     }
@@ -86,6 +93,7 @@ impl Array {
         })
     }
 
+    /// Same shape as `self`, every element 0.
     pub fn zeros_like(&self) -> Self {
         Array {
             data: vec![0.0; self.data.len()],
@@ -93,30 +101,39 @@ impl Array {
         }
     }
 
+    /// The shape as the client sent it.
     pub fn shape(&self) -> Shape {
         self.shape
     }
+    /// Whether it was sent as `number[][]`.
     pub fn is_matrix(&self) -> bool {
         matches!(self.shape, Shape::Matrix { .. })
     }
+    /// The number of elements.
     pub fn len(&self) -> usize {
         self.data.len()
     }
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+    /// Rows: a flat array is a single row.
     pub fn rows(&self) -> usize {
         self.shape.rows()
     }
+    /// Elements per row (the length, for a flat array).
     pub fn cols(&self) -> usize {
         self.shape.cols()
     }
+    /// The elements, row-major.
     pub fn data(&self) -> &[f64] {
         &self.data
     }
+    /// The elements, row-major, to write in place.
     pub fn data_mut(&mut self) -> &mut [f64] {
         &mut self.data
     }
+    /// The elements, row-major, without copying.
     pub fn into_data(self) -> Vec<f64> {
         self.data
     }

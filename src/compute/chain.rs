@@ -36,7 +36,9 @@ use super::terms::{Guard, LossValue};
 /// The result of the chain rule through an activation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChainResult {
+    /// The loss of a = act(z), reduced as asked.
     pub loss: LossValue,
+    /// The number of terms.
     pub count: usize,
     /// a = act(z), shaped like the logits.
     pub activations: Array,
@@ -44,6 +46,7 @@ pub struct ChainResult {
     pub d_predictions: Array,
     /// dL/dz.
     pub d_logits: Array,
+    /// The numerical guards that acted.
     pub guard: Guard,
 }
 

@@ -41,7 +41,9 @@ const REL_FLOOR: f64 = 1e-8;
 pub struct CheckReport {
     /// The relative step factor: h = epsilon·max(1, |x|).
     pub epsilon: f64,
+    /// The largest |numerical − analytic| over the elements.
     pub max_abs_error: f64,
+    /// The largest |numerical − analytic| / max(|numerical|, |analytic|) over the elements.
     pub max_rel_error: f64,
     /// ‖num − ana‖₂ / (‖num‖₂ + ‖ana‖₂), 0 when both are 0.
     pub relative_difference: f64,

@@ -19,9 +19,11 @@ pub enum ErrorKind {
 /// An error naming the offending field (a JSON pointer such as `/targets/3`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComputeError {
+    /// Which status the error maps to (422, 503, …).
     pub kind: ErrorKind,
     /// JSON pointer into the request; empty for the whole body.
     pub field: String,
+    /// What is wrong, in words, for the problem's `detail`.
     pub message: String,
 }
 
@@ -66,9 +68,11 @@ pub struct Cancel {
 }
 
 impl Cancel {
+    /// Never fires: no deadline, no flag.
     pub fn none() -> Self {
         Cancel::default()
     }
+    /// Fires once `deadline` has passed or `flag` is set (whichever is given).
     pub fn new(deadline: Option<Instant>, flag: Option<Arc<AtomicBool>>) -> Self {
         Cancel { deadline, flag }
     }

@@ -25,10 +25,13 @@ use super::reduction::Reduction;
 pub struct GradientSpec<'a> {
     /// The loss kind and its params.
     pub loss: LossKind,
+    /// The params of the loss kind.
     pub params: &'a Params,
+    /// How the terms are reduced.
     pub reduction: Reduction,
     /// One weight per row (per element for a flat elementwise input).
     pub weights: Option<&'a [f64]>,
+    /// The targets y.
     pub targets: &'a Array,
     /// The model output a (give this or `logits`).
     pub predictions: Option<&'a Array>,
@@ -36,6 +39,7 @@ pub struct GradientSpec<'a> {
     pub logits: Option<&'a Array>,
     /// The activation's name (default `identity`) and its params.
     pub activation: Option<&'a str>,
+    /// The params of the activation.
     pub activation_params: &'a Params,
     /// Whether to run the central-difference check.
     pub check: bool,
@@ -44,6 +48,7 @@ pub struct GradientSpec<'a> {
 /// Everything a gradient response holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradientResult {
+    /// The loss, reduced as asked.
     pub loss: LossValue,
     /// The number of terms.
     pub count: usize,

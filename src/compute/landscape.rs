@@ -51,9 +51,13 @@ const PATH_FIELDS: [&str; 7] = [
 /// One axis as asked: `parameter` is a JSON pointer into /train's response shapes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AxisSpec {
+    /// The pointer as sent (`/weights/0`, `/bias/2`).
     pub parameter: String,
+    /// The first value.
     pub from: f64,
+    /// The last value (> `from`).
     pub to: f64,
+    /// The number of values (≥ 2).
     pub steps: u64,
 }
 
@@ -61,16 +65,22 @@ pub struct AxisSpec {
 /// the path's, and are ignored when `path` is false).
 #[derive(Clone, Debug)]
 pub struct LandscapeSpec {
+    /// The model and data, and (for the path) the run's settings.
     pub train: TrainSpec,
+    /// The axis along the grid's columns.
     pub x: AxisSpec,
+    /// The axis along the grid's rows.
     pub y: AxisSpec,
+    /// Whether to run /train from `init` and project its trace onto the axes.
     pub path: bool,
 }
 
 /// Server limits: the path's run as /train's, and the grid's size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LandscapeLimits {
+    /// The limits of the path's run.
     pub train: TrainLimits,
+    /// The most grid points, x steps × y steps (`--max-grid-points`).
     pub max_grid_points: u64,
 }
 
@@ -87,9 +97,17 @@ impl Default for LandscapeLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parameter {
     /// W[i][j] (`/weights/i` for flat targets, where j = 0).
-    Weight { i: usize, j: usize },
+    Weight {
+        /// The input feature (row of W).
+        i: usize,
+        /// The output column (0 for flat targets).
+        j: usize,
+    },
     /// b[j] (`/bias` for flat targets, where j = 0).
-    Bias { j: usize },
+    Bias {
+        /// The output column (0 for flat targets).
+        j: usize,
+    },
 }
 
 impl Parameter {
@@ -114,44 +132,60 @@ impl Parameter {
 /// A checked axis: its pointer, where it lands, and its values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Axis {
+    /// The pointer as sent, echoed in the answer.
     pub parameter: String,
+    /// The number it names.
     pub at: Parameter,
+    /// `from + i·(to − from)/(steps − 1)` for i in 0..steps.
     pub values: Vec<f64>,
 }
 
 /// The smallest finite grid value and where it is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Minimum {
+    /// The x value there.
     pub x: f64,
+    /// The y value there.
     pub y: f64,
+    /// The loss there.
     pub loss: f64,
 }
 
 /// A trace row projected onto the axes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PathPoint {
+    /// The trace row's state index.
     pub iteration: u64,
+    /// The row's value of the x parameter.
     pub x: f64,
+    /// The row's value of the y parameter.
     pub y: f64,
+    /// The row's loss.
     pub loss: f64,
 }
 
 /// The path: the projected trace rows, and the run without its trace.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Path {
+    /// The run's trace rows, projected (empty with `trace_every: 0`).
     pub points: Vec<PathPoint>,
+    /// The run, its trace moved into `points`.
     pub run: TrainResult,
 }
 
 /// The answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Landscape {
+    /// The x axis, checked.
     pub x: Axis,
+    /// The y axis, checked.
     pub y: Axis,
     /// One row per y value, one column per x value (row-major); not finite where the
     /// loss is not (NaN where the loss module refused the state).
     pub loss: Vec<f64>,
+    /// The smallest finite grid value (the first in row order on ties); `None` when no value is finite.
     pub minimum: Option<Minimum>,
+    /// The run from `init`, when `path` was asked for.
     pub path: Option<Path>,
     /// The model's shapes (for captions).
     pub dims: train::Dims,
@@ -345,10 +379,12 @@ fn axis(a: AxisSpec, at: Parameter, name: &str) -> Result<Axis, ComputeError> {
 }
 
 impl PreparedLandscape {
+    /// The x axis, checked.
     pub fn x(&self) -> &Axis {
         &self.x
     }
 
+    /// The y axis, checked.
     pub fn y(&self) -> &Axis {
         &self.y
     }

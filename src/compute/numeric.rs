@@ -107,6 +107,7 @@ pub struct AccurateSum {
 }
 
 impl AccurateSum {
+    /// An empty sum (0).
     pub fn new() -> Self {
         AccurateSum::default()
     }

@@ -5,8 +5,11 @@
 /// One parameter value as sent.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParamValue {
+    /// A number (`delta`, `log_base`, …).
     Number(f64),
+    /// A flag.
     Bool(bool),
+    /// A list of numbers (`class_weights`, a per-column `pos_weight`).
     Numbers(Vec<f64>),
 }
 
@@ -17,15 +20,19 @@ pub struct Params {
 }
 
 impl Params {
+    /// The params as sent, name by name.
     pub fn new(entries: Vec<(String, ParamValue)>) -> Self {
         Params { entries }
     }
+    /// Whether none were sent.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+    /// The value sent for `name`.
     pub fn get(&self, name: &str) -> Option<&ParamValue> {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
+    /// The names sent, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
     }
@@ -53,7 +60,9 @@ impl Params {
 /// A parameter's default as the catalogue shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ParamDefault {
+    /// This number.
     Number(f64),
+    /// This flag.
     Bool(bool),
     /// No default: absent means "off" (e.g. `epsilon`, `class_weights`).
     None,
@@ -62,17 +71,21 @@ pub enum ParamDefault {
 /// One end of a parameter's range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limit {
+    /// The bound.
     pub value: f64,
+    /// Whether the bound itself is allowed.
     pub inclusive: bool,
 }
 
 impl Limit {
+    /// `value` allowed (≥ or ≤).
     pub const fn incl(value: f64) -> Option<Limit> {
         Some(Limit {
             value,
             inclusive: true,
         })
     }
+    /// `value` not allowed (> or <).
     pub const fn excl(value: f64) -> Option<Limit> {
         Some(Limit {
             value,
@@ -85,10 +98,15 @@ impl Limit {
 /// to read the request and to describe the kind in `GET /losses`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParamSpec {
+    /// The name in `params` (`"delta"`).
     pub name: &'static str,
+    /// The value when the client sends none.
     pub default: ParamDefault,
+    /// The lower end of the range, if any.
     pub min: Option<Limit>,
+    /// The upper end of the range, if any.
     pub max: Option<Limit>,
+    /// What it means, for the catalogue and the spec.
     pub description: &'static str,
 }
 
@@ -133,7 +151,9 @@ use super::error::ComputeError;
 /// A number or one number per column (e.g. bce's `pos_weight`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum NumberOrList {
+    /// One number for every column.
     Number(f64),
+    /// One number per column.
     List(Vec<f64>),
 }
 
@@ -149,6 +169,7 @@ pub struct ParamReader<'a> {
 }
 
 impl<'a> ParamReader<'a> {
+    /// A reader of `params` at the pointer `root` for `owner`, against its `specs`.
     pub fn new(
         params: &'a Params,
         root: &'static str,

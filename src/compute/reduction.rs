@@ -28,13 +28,18 @@ use super::terms::{LossValue, Per};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reduction {
     #[default]
+    /// Σ s·l / Σ s (s: each term's weight, 1 without weights).
     Mean,
+    /// Σ s·l.
     Sum,
+    /// The terms s·l themselves.
     None,
 }
 
 impl Reduction {
+    /// Every reduction, in the catalogue's order.
     pub const ALL: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::None];
+    /// The name in requests (`"mean"`, `"sum"`, `"none"`).
     pub fn name(self) -> &'static str {
         match self {
             Reduction::Mean => "mean",
@@ -42,6 +47,7 @@ impl Reduction {
             Reduction::None => "none",
         }
     }
+    /// The reduction of that name.
     pub fn parse(s: &str) -> Option<Self> {
         Reduction::ALL.into_iter().find(|r| r.name() == s)
     }
@@ -261,8 +267,11 @@ impl GradScale<'_> {
 /// The reduced loss and, when the terms carry one, the reduced gradient (same length
 /// as `predictions`, row-major).
 pub struct Reduced {
+    /// The loss, reduced.
     pub loss: LossValue,
+    /// The reduced loss's gradient, when the terms carry one.
     pub gradient: Option<Vec<f64>>,
+    /// The number of terms.
     pub count: usize,
 }
 

@@ -1,7 +1,7 @@
 //! A few tests over a real socket (port 0): a loss request end to end, HTTP/2 with prior
 //! knowledge, the rate limit keyed by the client's address, NDJSON streaming chunked on
 //! the wire, /healthz answering while heavy work is in flight, and graceful shutdown of
-//! the accept loop (serve.rs).
+//! the accept loop (api/stack/serve.rs).
 
 use losslab::{AppState, Config};
 use serde_json::json;
@@ -250,7 +250,7 @@ async fn shutdown_refuses_new_connections_answers_the_request_in_flight_then_ser
 }
 
 // ---------------------------------------------------------------------------------
-// slow clients, idle connections and the connection cap (serve.rs; the body timeout is
+// slow clients, idle connections and the connection cap (api/stack/serve.rs; the body timeout is
 // the extractor's). Each timeout is configured to 1–3 s; the only bounds on time are
 // generous guards against a hang ("closed within 30 s"), and the measured figures are
 // printed (cargo test -- --nocapture).

@@ -9,8 +9,11 @@ use crate::compute::error::ComputeError;
 /// Which endpoint a task is a body of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskType {
+    /// A `POST /loss/{kind}` body.
     Loss,
+    /// A `POST /gradient` body.
     Gradient,
+    /// A `POST /train` body.
     Train,
 }
 
@@ -37,25 +40,39 @@ impl TaskType {
 /// A claimable field: one check each. `final`'s members are fields of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
+    /// `loss` (every task type).
     Loss,
+    /// `gradient` (a loss task).
     Gradient,
+    /// `activations` (a gradient task from logits).
     Activations,
+    /// `d_predictions` (a gradient task).
     DPredictions,
+    /// `d_logits` (a gradient task from logits).
     DLogits,
+    /// `iterations` (a train task; compared for equality).
     Iterations,
+    /// `stop_reason` (a train task; compared for equality).
     StopReason,
+    /// `converged` (a train task; compared for equality).
     Converged,
     /// `final` that is not an object: a failing check of its own.
     Final,
+    /// `/final/weights`.
     FinalWeights,
+    /// `/final/bias`.
     FinalBias,
+    /// `/final/loss`.
     FinalLoss,
+    /// `/final/iteration`.
     FinalIteration,
+    /// `trace`: rows matched by `iteration`.
     Trace,
 }
 
 /// The members of a claimed `final`, and of a claimed trace row besides `iteration`.
 pub const FINAL_NAMES: [&str; 4] = ["weights", "bias", "loss", "iteration"];
+/// The members a claimed trace row may have besides `iteration`.
 pub const ROW_NAMES: [&str; 5] = [
     "loss",
     "weights",
@@ -123,7 +140,9 @@ impl Field {
 /// One claimed field and its value as sent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claim {
+    /// Which check the claim is.
     pub field: Field,
+    /// The claimed value, untrusted.
     pub value: Value,
 }
 

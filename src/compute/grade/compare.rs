@@ -18,8 +18,11 @@ use crate::compute::train::TraceRow;
 /// A reference shape: a number, `[n]` or `[rows][cols]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dims {
+    /// A single number.
     Scalar,
+    /// `[n]`.
     Flat(usize),
+    /// `[rows][cols]`.
     Matrix(usize, usize),
 }
 
@@ -51,12 +54,18 @@ impl Dims {
 /// A reference value as shown with `reveal: "expected"`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shown {
+    /// Numbers (a loss, a gradient, a final value) in their reference shape.
     Numbers {
+        /// The reference's shape.
         dims: Dims,
+        /// The reference's numbers, row-major.
         data: Vec<f64>,
     },
+    /// `iterations`.
     Count(u64),
+    /// `stop_reason`.
     Text(&'static str),
+    /// `converged`.
     Flag(bool),
     /// The reference rows at the claimed iterations (`None`: no such state).
     Rows(Vec<Option<TraceRow>>),
@@ -71,6 +80,7 @@ pub struct Mismatch {
     pub iteration: Option<u64>,
     /// The claimed value there (not for a whole array or object).
     pub got: Option<Value>,
+    /// The reference value there.
     pub expected: Option<Shown>,
     /// atol + rtol·|expected| (numbers only).
     pub allowed: Option<f64>,
@@ -81,15 +91,21 @@ pub struct Mismatch {
 pub struct Check {
     /// Pointer into the answer (`/loss`, `/final/weights`, `/trace`).
     pub field: &'static str,
+    /// Whether every number (or the equality) passed.
     pub passed: bool,
     /// Numbers compared (elements of the reference; rows of a trace; 1 for equality).
     pub count: usize,
+    /// How many of them failed.
     pub mismatches: usize,
+    /// max |got − expected| over the elements (numbers only).
     pub max_abs_error: Option<f64>,
     /// max |got − expected| / |expected| over the non-zero expected elements.
     pub max_rel_error: Option<f64>,
+    /// Where the check first fails, if it does.
     pub first_mismatch: Option<Mismatch>,
+    /// The whole reference value (`reveal: "expected"` only).
     pub expected: Option<Shown>,
+    /// The verdict in words ("expected 4 numbers, got 3").
     pub message: String,
     /// The fraction passed, for partial credit (0 on a shape mismatch; a trace: rows
     /// before the divergence over rows claimed).

@@ -21,24 +21,43 @@ use crate::compute::reduction::Reduction;
 /// A mistake of the table; the discriminant is its place in the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mistake {
+    /// `half_factor`: ½× the reference (½·MSE for MSE).
     HalfFactor,
+    /// `double_factor`: 2× the reference.
     DoubleFactor,
+    /// `sum_instead_of_mean`: the `sum` reduction where the task says `mean`.
     SumInsteadOfMean,
+    /// `mean_instead_of_sum`: the `mean` reduction where the task says `sum`.
     MeanInsteadOfSum,
+    /// `sign_flipped`: −1× the reference ((y − a) for (a − y)).
     SignFlipped,
+    /// `log_base`: another log base among e, 2, 10.
     LogBase,
+    /// `kl_reversed`: kl_div with predictions and targets swapped.
     KlReversed,
+    /// `logits_as_probabilities`: `from_logits` false where the task says true.
     LogitsAsProbabilities,
+    /// `probabilities_as_logits`: `from_logits` true where the task says false.
     ProbabilitiesAsLogits,
+    /// `weights_ignored`: without `weights` / `class_weights` / `pos_weight`.
     WeightsIgnored,
+    /// `square_instead_of_abs`: mse where the task says mae.
     SquareInsteadOfAbs,
+    /// `abs_instead_of_square`: mae where the task says mse.
     AbsInsteadOfSquare,
+    /// `root_taken`: √ of the reference (RMSE for MSE).
     RootTaken,
+    /// `activation_derivative_missing`: a `d_logits` claim equal to d_predictions.
     ActivationDerivativeMissing,
+    /// `wrt_logits`: a `d_predictions` claim equal to d_logits.
     WrtLogits,
+    /// `bias_trained`: /train with `use_bias` true where the task says false.
     BiasTrained,
+    /// `bias_frozen`: /train with `use_bias` false where the task says true.
     BiasFrozen,
+    /// `off_by_one`: `iterations` ± 1 (updates vs states).
     OffByOne,
+    /// `gradient_ascent`: /train with the update's sign reversed.
     GradientAscent,
 }
 
@@ -95,6 +114,7 @@ impl Mistake {
 /// A mistake that explains a failed claim.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnosis {
+    /// The mistake whose result passes the same tolerance.
     pub mistake: Mistake,
     /// Pointer into the answer.
     pub field: &'static str,

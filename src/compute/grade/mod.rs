@@ -42,10 +42,15 @@ use task::{Change, Outcome, Wants};
 /// An answer value exactly as the student sent it: any JSON value (untrusted).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// JSON `null`.
     Null,
+    /// `true` / `false`.
     Bool(bool),
+    /// A number.
     Number(f64),
+    /// A string.
     Text(String),
+    /// An array.
     Array(Vec<Value>),
     /// Members in the order sent.
     Object(Vec<(String, Value)>),
@@ -110,7 +115,9 @@ pub(crate) fn plural(n: usize, noun: &str) -> String {
 /// numpy's `isclose` tolerances: a number passes iff |got − expected| ≤ atol + rtol·|expected|.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tolerance {
+    /// The relative tolerance (≥ 0; default 1e-5).
     pub rtol: f64,
+    /// The absolute tolerance (≥ 0; default 1e-8).
     pub atol: f64,
 }
 
@@ -157,19 +164,26 @@ pub enum Reveal {
 pub struct ItemSpec {
     /// From [`Grader::add_task`].
     pub task: TaskId,
+    /// The claimed fields, in the order sent.
     pub claims: Vec<Claim>,
+    /// The item's tolerance (its own over the request's over numpy's defaults).
     pub tolerance: Tolerance,
     /// ≥ 0 (checked by the caller with the other item fields).
     pub points: f64,
+    /// Whether a failed item scores points × the mean fraction passed instead of 0.
     pub partial: bool,
 }
 
 /// A graded item.
 #[derive(Clone, Debug)]
 pub struct ItemReport {
+    /// Whether every check passed.
     pub passed: bool,
+    /// The points earned (0 … `points`).
     pub score: f64,
+    /// One verdict per claimed field, in the order claimed.
     pub checks: Vec<Check>,
+    /// The mistakes that explain the failed checks, in table order.
     pub diagnosis: Vec<Diagnosis>,
     /// One paragraph for the student.
     pub feedback: String,
@@ -189,6 +203,7 @@ pub struct Grader {
 }
 
 impl Grader {
+    /// A grader that shows as much of the reference as `reveal` allows.
     pub fn new(reveal: Reveal) -> Self {
         Grader {
             reveal,

@@ -18,12 +18,19 @@ use crate::compute::train::{Bias, TraceRow, TrainLimits, TrainResult, TrainSpec,
 /// A `/loss/{kind}` body with its kind (the `gradient` flag comes from the claims).
 #[derive(Clone, Debug)]
 pub struct LossTask {
+    /// The loss kind (the path's `{kind}`).
     pub kind: LossKind,
+    /// The params of the kind.
     pub params: Params,
+    /// Whether predictions are logits.
     pub from_logits: bool,
+    /// The predictions a.
     pub predictions: Array,
+    /// The targets y.
     pub targets: Array,
+    /// How the terms are reduced.
     pub reduction: Reduction,
+    /// One weight per row (per element for a flat elementwise input).
     pub weights: Option<Vec<f64>>,
 }
 
@@ -31,14 +38,23 @@ pub struct LossTask {
 /// compute core's [`GradientSpec`] checks it as /gradient does.
 #[derive(Clone, Debug)]
 pub struct GradientTask {
+    /// The loss kind.
     pub loss: LossKind,
+    /// The params of the kind.
     pub params: Params,
+    /// How the terms are reduced.
     pub reduction: Reduction,
+    /// One weight per row (per element for a flat elementwise input).
     pub weights: Option<Vec<f64>>,
+    /// The targets y.
     pub targets: Array,
+    /// The model output a (this or `logits`).
     pub predictions: Option<Array>,
+    /// The pre-activation z (this or `predictions`).
     pub logits: Option<Array>,
+    /// The activation's name (default `identity`).
     pub activation: Option<String>,
+    /// The params of the activation.
     pub activation_params: Params,
 }
 
@@ -62,7 +78,9 @@ impl GradientTask {
 /// A `/train` body, with the server's limits it is checked against.
 #[derive(Clone, Debug)]
 pub struct TrainTask {
+    /// The run, parsed.
     pub spec: TrainSpec,
+    /// The server's limits the run is checked against.
     pub limits: TrainLimits,
     /// The update's sign reversed (the `gradient_ascent` variant; false from a request).
     pub reversed: bool,
@@ -71,24 +89,32 @@ pub struct TrainTask {
 /// What an item asks losslab to compute.
 #[derive(Clone, Debug)]
 pub enum Task {
+    /// A `/loss/{kind}` task.
     Loss(LossTask),
+    /// A `/gradient` task.
     Gradient(GradientTask),
+    /// A `/train` task.
     Train(Box<TrainTask>),
 }
 
 /// One setting changed (the mistakes that are computations, not factors).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
+    /// Another reduction.
     Reduction(Reduction),
     /// `None`: the natural log.
     LogBase(Option<f64>),
     /// kl_div with predictions and targets swapped.
     Swapped,
+    /// `from_logits` set to this.
     FromLogits(bool),
     /// Without these weights: `weights` and/or params such as `class_weights`.
     DropWeights(Vec<&'static str>),
+    /// Another loss kind (mse ↔ mae).
     Kind(LossKind),
+    /// `use_bias` set to this.
     UseBias(bool),
+    /// The update's sign reversed (gradient ascent).
     ReverseUpdates,
 }
 
@@ -212,6 +238,7 @@ impl Outcome {
 }
 
 impl Task {
+    /// Which endpoint the task is a body of.
     pub fn task_type(&self) -> TaskType {
         match self {
             Task::Loss(_) => TaskType::Loss,

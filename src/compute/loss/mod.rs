@@ -136,11 +136,13 @@ impl LossKind {
 /// What a loss sees: validated shapes (targets have the predictions' shape unless
 /// `indices` is set).
 pub struct Input<'a> {
+    /// The predictions a (logits z with `from_logits`).
     pub predictions: &'a Array,
     /// Targets as sent (for index targets: the flat array of indices as numbers).
     pub targets: &'a Array,
     /// One class index per row of `predictions` (cross_entropy, nll), checked in range.
     pub indices: Option<&'a [usize]>,
+    /// Whether `predictions` are logits (the stable forms of bce, cross_entropy, focal, poisson).
     pub from_logits: bool,
 }
 
@@ -151,9 +153,13 @@ pub struct Input<'a> {
 /// With `fused` set (only for [`KindInfo::fused_elementwise`] kinds),
 /// `values` and `grad` start empty and [`elementwise`] fills them as it reduces.
 pub struct Terms<'a> {
+    /// One term per element or row, before the reduction.
     pub values: Vec<f64>,
+    /// d(term)/d(prediction), shaped like `predictions`, when a gradient was asked for.
     pub grad: Option<Vec<f64>>,
+    /// The class-weight row weights rᵢ (cross_entropy, nll with `class_weights`).
     pub row_weights: Option<Vec<f64>>,
+    /// The numerical guards that acted.
     pub guard: Guard,
     pub(crate) fused: Option<Fused<'a>>,
 }
@@ -166,10 +172,13 @@ pub(crate) trait Loss: Send + Sync + std::fmt::Debug {
 /// The result of [`LossSpec::evaluate`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LossResult {
+    /// The loss, reduced as asked.
     pub loss: LossValue,
+    /// The number of terms.
     pub count: usize,
     /// d(reduced loss)/d(predictions) (for `none`: of the sum), shaped like `predictions`.
     pub gradient: Option<Array>,
+    /// The numerical guards that acted.
     pub guard: Guard,
 }
 
@@ -202,10 +211,12 @@ impl LossSpec {
         })
     }
 
+    /// The kind this spec evaluates.
     pub fn kind(&self) -> LossKind {
         self.kind
     }
 
+    /// Whether predictions are read as logits.
     pub fn from_logits(&self) -> bool {
         self.from_logits
     }

@@ -22,10 +22,12 @@ pub struct SplitMix64 {
 }
 
 impl SplitMix64 {
+    /// The generator started at `seed` (the request's `seed`).
     pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
 
+    /// The next number of the sequence (SplitMix64's step, stable across releases and machines).
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

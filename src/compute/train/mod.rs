@@ -52,18 +52,31 @@ pub struct TrainSpec {
     pub inputs: Array,
     /// Flat `[m]` | matrix m × k | (cross_entropy, nll) flat `[m]` of class indices.
     pub targets: Array,
+    /// The activation a = act(z), with its params.
     pub activation: Activation,
+    /// The loss minimised, with `mean` reduction.
     pub loss: LossKind,
+    /// The params of the loss kind.
     pub params: Params,
+    /// The initial weights (`init.weights`; zeros when absent).
     pub init_weights: Option<Init>,
+    /// The initial bias (`init.bias`; zeros when absent).
     pub init_bias: Option<Init>,
+    /// Whether b is trained (false: b keeps its initial value).
     pub use_bias: bool,
+    /// The step size (> 0).
     pub learning_rate: f64,
+    /// The update rule (torch.optim's), with its settings.
     pub optimizer: Optimizer,
+    /// Samples per update (1 ≤ bs ≤ m); `None` = the full batch.
     pub batch_size: Option<u64>,
+    /// The seed of the per-epoch shuffle; `None` = samples in order.
     pub seed: Option<u64>,
+    /// The most updates to make (the run's last state index).
     pub max_iterations: u64,
+    /// The stop rules checked on every state.
     pub stop: StopRules,
+    /// Trace every state whose index is a multiple of this (0 = no trace rows).
     pub trace_every: u64,
 }
 
@@ -71,23 +84,31 @@ pub struct TrainSpec {
 /// n = 1), bias `[k]`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Init {
+    /// One number for every entry.
     Number(f64),
+    /// One value per entry, in the shapes above.
     Array(Array),
 }
 
 /// The optional stop rules, each met when its value is strictly below the threshold.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StopRules {
+    /// Stop once the loss is below this.
     pub loss_below: Option<f64>,
+    /// Stop once max |a − y| over the training set is below this.
     pub abs_error_below: Option<f64>,
+    /// Stop once the L2 norm of the gradient over the trainable parameters is below this.
     pub gradient_norm_below: Option<f64>,
 }
 
 /// Server limits a run is checked against in [`prepare`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrainLimits {
+    /// The most updates a run may ask for (`--max-iterations`).
     pub max_iterations: u64,
+    /// The most trace rows a run may produce, counted on the worst case (`--max-trace-rows`).
     pub max_trace_rows: u64,
+    /// The most numbers in a trace, rows × numbers per row (`--max-trace-numbers`).
     pub max_trace_numbers: u64,
 }
 
@@ -105,18 +126,24 @@ impl Default for TrainLimits {
 /// The bias as reported: a number for flat targets, else one per output column.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Bias {
+    /// Flat targets: one output.
     Scalar(f64),
+    /// m × k targets (or class indices): one per output column.
     Vector(Vec<f64>),
 }
 
 /// One state of the run, as a trace row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceRow {
+    /// The state's index: the number of updates made before it.
     pub iteration: u64,
+    /// The loss of the state on the whole training set.
     pub loss: f64,
     /// Flat `[n]` for flat targets, else n × k.
     pub weights: Array,
+    /// The state's bias.
     pub bias: Bias,
+    /// dL/dW on the whole training set, shaped like `weights`.
     pub gradient_weights: Array,
     /// The computed dL/db, also when the bias is not trained.
     pub gradient_bias: Bias,
@@ -125,19 +152,28 @@ pub struct TraceRow {
 /// The final state of the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FinalState {
+    /// The final state's index (= `iterations`).
     pub iteration: u64,
+    /// Flat `[n]` for flat targets, else n × k.
     pub weights: Array,
+    /// The final bias.
     pub bias: Bias,
+    /// The final state's loss on the whole training set.
     pub loss: f64,
 }
 
 /// Why the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
+    /// The loss went below `stop.loss_below`.
     LossBelow,
+    /// max |a − y| went below `stop.abs_error_below`.
     AbsErrorBelow,
+    /// The gradient's norm went below `stop.gradient_norm_below`.
     GradientNormBelow,
+    /// `max_iterations` updates were made and no stop rule was met.
     MaxIterations,
+    /// A state was not finite: the final state is the last finite one.
     Diverged,
 }
 
@@ -167,8 +203,11 @@ impl StopReason {
 pub struct TrainResult {
     /// The index of the final state.
     pub iterations: u64,
+    /// Whether a stop rule was met.
     pub converged: bool,
+    /// Why the run ended.
     pub stop_reason: StopReason,
+    /// The final state (`final` in the response).
     pub final_state: FinalState,
     /// Empty from [`Prepared::run_streaming`] (the rows went to the sink).
     pub trace: Vec<TraceRow>,

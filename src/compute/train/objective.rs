@@ -15,9 +15,13 @@ use crate::compute::error::ComputeError;
 /// weights are reported as `[n]` and the bias as a number (else `[n][k]` and `[k]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
+    /// Samples (rows of `inputs`).
     pub m: usize,
+    /// Features (columns of `inputs`).
     pub n: usize,
+    /// Outputs (columns of the targets, or classes for index targets).
     pub k: usize,
+    /// Whether the targets were flat (weights `[n]`, bias a number).
     pub flat_targets: bool,
 }
 

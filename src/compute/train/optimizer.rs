@@ -22,23 +22,37 @@ use crate::compute::params::{Limit, ParamDefault, ParamReader, ParamSpec, Params
 /// An optimizer with its settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
+    /// p ← p − lr·g.
     Sgd,
+    /// b ← μ·b + g; p ← p − lr·b (torch's SGD with momentum).
     Momentum {
+        /// μ (default 0.9).
         momentum: f64,
     },
+    /// b ← μ·b + g; p ← p − lr·(g + μ·b) (torch's SGD with `nesterov`).
     Nesterov {
+        /// μ (default 0.9).
         momentum: f64,
     },
+    /// s ← s + g²; p ← p − lr·g / (√s + ε).
     Adagrad {
+        /// ε (default 1e-10).
         epsilon: f64,
     },
+    /// v ← α·v + (1 − α)·g²; p ← p − lr·g / (√v + ε).
     Rmsprop {
+        /// α (default 0.99).
         alpha: f64,
+        /// ε (default 1e-8).
         epsilon: f64,
     },
+    /// torch's Adam: the moments m and v with bias correction.
     Adam {
+        /// β₁, the decay of m (default 0.9).
         beta1: f64,
+        /// β₂, the decay of v (default 0.999).
         beta2: f64,
+        /// ε (default 1e-8).
         epsilon: f64,
     },
 }
@@ -48,11 +62,17 @@ pub enum Optimizer {
 /// compile until each place says what it does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
+    /// `"sgd"`: plain gradient descent.
     Sgd,
+    /// `"momentum"`: heavy-ball momentum.
     Momentum,
+    /// `"nesterov"`: Nesterov momentum.
     Nesterov,
+    /// `"adagrad"`.
     Adagrad,
+    /// `"rmsprop"`.
     Rmsprop,
+    /// `"adam"`.
     Adam,
 }
 
@@ -195,7 +215,9 @@ pub const OPTIMIZERS: [OptimizerInfo; 6] = {
 pub struct OptimizerState {
     /// Updates made so far (torch's `step`).
     pub step: u64,
+    /// The first buffer (momentum's b, Adagrad's s, RMSprop's v, Adam's m); empty for SGD.
     pub first: Vec<f64>,
+    /// The second buffer (Adam's v); empty for the others.
     pub second: Vec<f64>,
 }
 

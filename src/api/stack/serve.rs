@@ -41,8 +41,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
-use super::app::app;
-use super::state::AppState;
+use crate::api::app::app;
+use crate::api::state::AppState;
 
 /// Serves `app(state)` on `listener` until `shutdown` completes; then stops accepting,
 /// asks every open connection to close once its in-flight requests are answered, and
@@ -138,7 +138,7 @@ fn builder(limits: &Timeouts) -> Builder<TokioExecutor> {
 
 /// Lists the 408 of the body timeout on every operation that takes a body.
 pub fn declare_body_timeout(api: &mut utoipa::openapi::OpenApi) {
-    let timeout = super::keys::problem_response(
+    let timeout = crate::api::keys::problem_response(
         "The whole request body did not arrive within the body timeout \
          (--body-timeout-secs); the connection is closed",
         None,
@@ -181,7 +181,7 @@ struct Timeouts {
 }
 
 impl Timeouts {
-    fn from_config(c: &super::Config) -> Self {
+    fn from_config(c: &crate::api::Config) -> Self {
         // zero would close every connection before its first byte: at least 1 s
         Timeouts {
             header: Duration::from_secs(c.header_timeout_secs.max(1)),

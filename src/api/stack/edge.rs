@@ -27,11 +27,12 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
-use super::keys::{self, KeyStore};
-use super::metrics::{Metrics, RouteTemplates};
-use super::problem::{ApiError, PROBLEM_JSON};
-use super::state::RateLimiter;
-use super::version::VERSION;
+use super::route_templates::RouteTemplates;
+use crate::api::keys::{self, KeyStore};
+use crate::api::metrics::Metrics;
+use crate::api::problem::{ApiError, PROBLEM_JSON};
+use crate::api::state::RateLimiter;
+use crate::api::version::VERSION;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
