@@ -217,7 +217,7 @@ pub fn problem_response(
         b = b.header(
             name,
             HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                 .description(Some(what))
                 .build(),
         );

@@ -59,7 +59,7 @@ fn problem_response(description: &str, retry_after: bool) -> RefOr<Response> {
         b = b.header(
             "Retry-After",
             utoipa::openapi::HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
                 .description(Some("Seconds to wait before retrying"))
                 .build(),
         );

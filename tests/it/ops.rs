@@ -145,15 +145,9 @@ async fn cors_and_vary_headers_are_the_same_with_or_without_origin_and_accept_en
             r.header("access-control-expose-headers"),
             Some("losslab-version,x-request-id,retry-after")
         );
-        let vary = all(r, "vary").join(", ");
-        for v in [
-            "accept-encoding",
-            "origin",
-            "access-control-request-method",
-            "access-control-request-headers",
-        ] {
-            assert!(vary.contains(v), "vary {vary:?} lacks {v}");
-        }
+        // any origin, fixed methods and headers: the answer varies with the encoding
+        // asked for only (tower-http 0.7 adds no CORS `Vary` when nothing depends on it)
+        assert_eq!(all(r, "vary").join(", "), "accept-encoding");
     }
 }
 

@@ -377,7 +377,7 @@ export interface components {
             expected?: unknown;
             /** @description A JSON pointer into the answer (`/loss`, `/final/weights`, `/trace`). */
             field: string;
-            first_mismatch?: null | components["schemas"]["FirstMismatch"];
+            first_mismatch?: components["schemas"]["FirstMismatch"] | null;
             /**
              * Format: double
              * @description `diff` and `expected` only.
@@ -429,15 +429,15 @@ export interface components {
              */
             points?: number | null;
             task: components["schemas"]["GradeTask"];
-            tolerance?: null | components["schemas"]["ToleranceDto"];
+            tolerance?: components["schemas"]["ToleranceDto"] | null;
         };
         /** @description A class's claimed answers. */
         GradeRequest: {
-            format?: null | components["schemas"]["FormatDto"];
+            format?: components["schemas"]["FormatDto"] | null;
             /** @description 1 … `--max-grade-items` items (default 10 000; more → 422 at `/items`). */
             items: components["schemas"]["GradeItem"][];
-            reveal?: null | components["schemas"]["RevealDto"];
-            tolerance?: null | components["schemas"]["ToleranceDto"];
+            reveal?: components["schemas"]["RevealDto"] | null;
+            tolerance?: components["schemas"]["ToleranceDto"] | null;
         };
         /** @description Every item graded. */
         GradeResponse: {
@@ -465,9 +465,9 @@ export interface components {
         GradeResults: components["schemas"]["GradeResponse"] | components["schemas"]["GradescopeResults"];
         /** @description Exactly one of `loss`, `gradient`, `train`: the body of that endpoint. */
         GradeTask: {
-            gradient?: null | components["schemas"]["GradientRequest"];
-            loss?: null | components["schemas"]["LossTask"];
-            train?: null | components["schemas"]["TrainRequest"];
+            gradient?: components["schemas"]["GradientRequest"] | null;
+            loss?: components["schemas"]["LossTask"] | null;
+            train?: components["schemas"]["TrainRequest"] | null;
         };
         /** @description One graded item. */
         GradedItem: {
@@ -482,7 +482,7 @@ export interface components {
             id: string;
             /** Format: double */
             max_score: number;
-            problem?: null | components["schemas"]["Problem"];
+            problem?: components["schemas"]["Problem"] | null;
             /** Format: double */
             score: number;
             /** @description passed | failed | error */
@@ -524,17 +524,17 @@ export interface components {
          *     }
          */
         GradientRequest: {
-            activation?: null | components["schemas"]["Activation"];
+            activation?: components["schemas"]["Activation"] | null;
             /** @description Parameters of the activation. */
             activation_params?: components["schemas"]["Params"];
             /** @description Central-difference check of d_logits (if logits were given) else d_predictions. */
             check?: boolean;
-            logits?: null | components["schemas"]["NumberArray"];
+            logits?: components["schemas"]["NumberArray"] | null;
             /** @description The loss kind. */
             loss: components["schemas"]["LossKind"];
             /** @description Parameters of the kind. */
             params?: components["schemas"]["Params"];
-            predictions?: null | components["schemas"]["NumberArray"];
+            predictions?: components["schemas"]["NumberArray"] | null;
             /** @description `mean` (default) | `sum` | `none`. */
             reduction?: components["schemas"]["ReductionDto"];
             /** @description The targets y. */
@@ -544,11 +544,11 @@ export interface components {
         };
         /** @description Loss, gradients, and the check when asked for. */
         GradientResponse: {
-            activations?: null | components["schemas"]["NumberArray"];
-            check?: null | components["schemas"]["CheckOut"];
+            activations?: components["schemas"]["NumberArray"] | null;
+            check?: components["schemas"]["CheckOut"] | null;
             /** @description The number of terms. */
             count: number;
-            d_logits?: null | components["schemas"]["NumberArray"];
+            d_logits?: components["schemas"]["NumberArray"] | null;
             /** @description dL/da. */
             d_predictions: components["schemas"]["NumberArray"];
             /** @description Present exactly when a numerical guard acted; says which. */
@@ -567,8 +567,8 @@ export interface components {
         };
         /** @description Initial parameters (default zeros); a number broadcasts. */
         InitDto: {
-            bias?: null | components["schemas"]["NumberOrArray"];
-            weights?: null | components["schemas"]["NumberOrArray"];
+            bias?: components["schemas"]["NumberOrArray"] | null;
+            weights?: components["schemas"]["NumberOrArray"] | null;
         };
         /** @description A ready-made landscape request. */
         LandscapeExample: {
@@ -615,7 +615,7 @@ export interface components {
          *     }
          */
         LandscapeRequest: {
-            activation?: null | components["schemas"]["Activation"];
+            activation?: components["schemas"]["Activation"] | null;
             /** @description The activation's params (leaky_relu's `negative_slope`). */
             activation_params?: components["schemas"]["Params"];
             /** @description Every parameter but x and y keeps its init value (default zeros). */
@@ -626,7 +626,7 @@ export interface components {
             loss: components["schemas"]["LossKind"];
             /** @description The loss kind's params. */
             params?: components["schemas"]["Params"];
-            path?: null | components["schemas"]["PathDto"];
+            path?: components["schemas"]["PathDto"] | null;
             /** @description number[] (m) | number[][] (m × k) | class indices (cross_entropy, nll). */
             targets: components["schemas"]["NumberArray"];
             /** @description Default true; false: the bias stays at its init value on the path. */
@@ -640,10 +640,10 @@ export interface components {
         LandscapeResponse: {
             /** @description One row per y value, one column per x value; `null` where the loss is not finite. */
             loss: (number | null)[][];
-            minimum?: null | components["schemas"]["GridMinimum"];
+            minimum?: components["schemas"]["GridMinimum"] | null;
             /** @description With `path`: its trace rows projected ([] with trace_every 0). */
             path?: components["schemas"]["PathPointDoc"][] | null;
-            run?: null | components["schemas"]["RunSummary"];
+            run?: components["schemas"]["RunSummary"] | null;
             x: components["schemas"]["AxisValues"];
             y: components["schemas"]["AxisValues"];
         };
@@ -715,7 +715,7 @@ export interface components {
              * @example 3
              */
             count: number;
-            gradient?: null | components["schemas"]["NumberArray"];
+            gradient?: components["schemas"]["NumberArray"] | null;
             /** @description Present exactly when a numerical guard acted; says which. */
             guard?: string | null;
             /**
@@ -815,7 +815,7 @@ export interface components {
              * @description ≥ 0; at most the server's `--max-iterations`.
              */
             max_iterations: number;
-            optimizer?: null | components["schemas"]["Optimizer"];
+            optimizer?: components["schemas"]["Optimizer"] | null;
             /**
              * Format: u-int64
              * @description A reproducible shuffle each epoch, as /train's.
@@ -988,7 +988,7 @@ export interface components {
          *     }
          */
         TrainRequest: {
-            activation?: null | components["schemas"]["Activation"];
+            activation?: components["schemas"]["Activation"] | null;
             /** @description Parameters of the activation. */
             activation_params?: components["schemas"]["Params"];
             /**
@@ -1012,7 +1012,7 @@ export interface components {
              * @description At most this many updates (state i is the parameters after i updates).
              */
             max_iterations: number;
-            optimizer?: null | components["schemas"]["Optimizer"];
+            optimizer?: components["schemas"]["Optimizer"] | null;
             /** @description Parameters of the loss kind. */
             params?: components["schemas"]["Params"];
             /**
