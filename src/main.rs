@@ -1,5 +1,6 @@
 //! The `losslab` binary: config, telemetry, `serve(listener, state)` with graceful shutdown,
-//! SIGHUP (reload the API keys), and `losslab keys new NAME`.
+//! SIGHUP (reload the API keys), `losslab keys new NAME`, and heavy work's lower CPU
+//! priority (rayon's pool; api/priority.rs).
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -35,6 +36,10 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> ExitCode {
     init_tracing(config.log_format);
+    // heavy work yields the CPU to the async workers (api/priority.rs)
+    if !losslab::api::priority::lower_rayon_pool() {
+        tracing::warn!("rayon's pool was already built: /landscape runs at normal priority");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod metrics;
 pub mod ndjson;
 pub mod openapi;
+pub mod priority;
 pub mod problem;
 pub mod routes;
 pub mod safetensors;

@@ -69,6 +69,7 @@ where
     let cancel = Cancel::new(Some(deadline), Some(gone.clone()));
     tokio::task::spawn_blocking(move || {
         let _permit = permit; // the slot is free only when the work has really stopped
+        super::priority::lower_this_thread();
         let mut lines = Lines { tx };
         if let Err(e) = work(&cancel, &mut lines) {
             let mut problem = problem_body(&e.problem());

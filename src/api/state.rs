@@ -101,6 +101,7 @@ impl AppState {
         let task = tokio::task::spawn_blocking(move || {
             // the slots are free only when the work has really stopped
             let _permits = (permit, key_slot);
+            super::priority::lower_this_thread();
             work(&cancel)
         });
         match tokio::time::timeout_at(deadline.into(), task).await {

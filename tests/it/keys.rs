@@ -367,6 +367,16 @@ fn keys_new_prints_a_key_and_a_table_that_the_server_accepts() {
 
 /// The binary with a keys file: each API request's log line names its key (never the
 /// key), and SIGHUP reads the file again — a bad file keeps the keys in use.
+/// Waits (up to 10 s) until the log file has a line containing `needle`.
+async fn wait_for_line(log: &std::path::Path, needle: &str) {
+    for _ in 0..500 {
+        if std::fs::read_to_string(log).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_key_names_and_reloads_its_keys_on_sighup() {
     use crate::support::raw_request;
@@ -420,22 +430,16 @@ async fn the_binary_logs_key_names_and_reloads_its_keys_on_sighup() {
         let _ = std::process::Command::new("kill")
             .args(["-HUP", &child.id().to_string()])
             .status();
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // each reload is waited for in the log, so no request races it (and adds a line)
+        wait_for_line(&log, "the keys in use are kept").await;
         statuses.push(post("k-ada-secret").await);
         // a good file: bob replaces ada
         std::fs::write(&f.0, table("bob", "k-bob-secret", "")).unwrap();
         let _ = std::process::Command::new("kill")
             .args(["-HUP", &child.id().to_string()])
             .status();
-        let mut bob = 0;
-        for _ in 0..100 {
-            bob = post("k-bob-secret").await;
-            if bob == 200 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        statuses.push(bob);
+        wait_for_line(&log, "API keys reloaded").await;
+        statuses.push(post("k-bob-secret").await);
         statuses.push(post("k-ada-secret").await);
     }
     let _ = child.kill();
