@@ -33,7 +33,7 @@ pub fn compress_when() -> CompressWhen {
     DefaultPredicate::new()
         .and(NotForContentType::const_new("application/x-ndjson"))
         .and(NotForContentType::const_new(
-            super::safetensors::SAFETENSORS,
+            crate::api::safetensors::SAFETENSORS,
         ))
 }
 
