@@ -244,7 +244,13 @@ pub fn to_json(l: &Landscape) -> Vec<u8> {
             out
         })
         .collect();
-    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    let tail = serde_json::to_vec(&tail).unwrap_or_default();
+    // one allocation of the answer's size: the grid is megabytes, growing into it would
+    // copy it again at each doubling
+    let grid: usize = rows.iter().map(|r| r.len() + 1).sum();
+    let mut out = Vec::with_capacity(head.len() + grid + tail.len() + 16);
+    out.extend_from_slice(&head);
     out.pop(); // the closing brace: the grid and the tail follow
     out.extend_from_slice(b",\"loss\":[");
     for (i, block) in rows.iter().enumerate() {
@@ -254,7 +260,6 @@ pub fn to_json(l: &Landscape) -> Vec<u8> {
         out.extend_from_slice(block);
     }
     out.extend_from_slice(b"],");
-    let tail = serde_json::to_vec(&tail).unwrap_or_default();
     out.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
     out
 }
