@@ -25,6 +25,7 @@ use crate::api::state::compute_error;
 use crate::api::wire::gradient::GradientRequest;
 use crate::api::wire::loss::LossRequest;
 use crate::api::wire::train::{TraceRowOut, TrainRequest};
+use crate::api::wire::{extend_joined, joined_len, par_array_parts};
 use crate::compute::grade::{
     Check, Claim, Diagnosis, Dims, Grader, GradientTask, ItemReport, ItemSpec, LossTask, Mismatch,
     Reveal, Shown, Task, TaskId, TaskType, Tolerance, TrainTask, Value, parse_answer, score,
@@ -589,34 +590,17 @@ fn render(
     outcomes: &[ItemOutcome],
     write: impl Fn(&ItemOutcome, &mut Vec<u8>) + Sync,
 ) -> Vec<u8> {
-    let parts: Vec<Vec<u8>> = outcomes
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut out = Vec::with_capacity(512 * chunk.len());
-            for (j, o) in chunk.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                write(o, &mut out);
-            }
-            out
-        })
-        .collect();
+    let parts = par_array_parts(outcomes, CHUNK, 512, write);
     // `{...}` → `{...,"key":[items]}`
     head.pop();
-    head.reserve(parts.iter().map(Vec::len).sum::<usize>() + parts.len() + key.len() + 8);
+    head.reserve(joined_len(&parts) + key.len() + 8);
     if head.len() > 1 {
         head.push(b',');
     }
     head.push(b'"');
     head.extend_from_slice(key.as_bytes());
     head.extend_from_slice(b"\":[");
-    for (j, part) in parts.iter().enumerate() {
-        if j > 0 {
-            head.push(b',');
-        }
-        head.extend_from_slice(part);
-    }
+    extend_joined(&mut head, &parts);
     head.extend_from_slice(b"]}");
     head
 }

@@ -2,14 +2,15 @@
 //! the optional path run) and the response (axes with their values, the grid with `null`
 //! where the loss is not finite, the minimum, the projected path, the run).
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::train::{
     InitDto, OptimizerDto, StopDto, TrainModelDto, TrainResponse, TrainRun, TrainState,
 };
-use super::{ActivationName, KindDto, NumArray, ParamsDto};
+use super::{
+    ActivationName, KindDto, NumArray, ParamsDto, extend_joined, joined_len, par_array_parts,
+};
 use crate::compute::ComputeError;
 use crate::compute::landscape::{AxisSpec, Landscape, LandscapeSpec};
 use crate::compute::train::{Optimizer, StopRules};
@@ -229,36 +230,19 @@ pub fn to_json(l: &Landscape) -> Vec<u8> {
         }),
         run: l.path.as_ref().map(|p| TrainResponse::new(&p.run, false)),
     };
-    let nx = l.x.values.len();
-    let rows: Vec<Vec<u8>> = l
-        .loss
-        .par_chunks(nx.max(1) * 16)
-        .map(|block| {
-            let mut out = Vec::with_capacity(block.len() * 22);
-            for (i, row) in block.chunks(nx.max(1)).enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = serde_json::to_writer(&mut out, row);
-            }
-            out
-        })
-        .collect();
+    let rows: Vec<&[f64]> = l.loss.chunks(l.x.values.len().max(1)).collect();
+    let parts = par_array_parts(&rows, 16, 22 * l.x.values.len(), |row, out| {
+        let _ = serde_json::to_writer(out, row);
+    });
     let head = serde_json::to_vec(&head).unwrap_or_default();
     let tail = serde_json::to_vec(&tail).unwrap_or_default();
     // one allocation of the answer's size: the grid is megabytes, growing into it would
     // copy it again at each doubling
-    let grid: usize = rows.iter().map(|r| r.len() + 1).sum();
-    let mut out = Vec::with_capacity(head.len() + grid + tail.len() + 16);
+    let mut out = Vec::with_capacity(head.len() + joined_len(&parts) + tail.len() + 16);
     out.extend_from_slice(&head);
     out.pop(); // the closing brace: the grid and the tail follow
     out.extend_from_slice(b",\"loss\":[");
-    for (i, block) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(block);
-    }
+    extend_joined(&mut out, &parts);
     out.extend_from_slice(b"],");
     out.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
     out

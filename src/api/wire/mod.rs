@@ -22,6 +22,46 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::compute::{Array, LossValue, ParamValue, Params, Reduction};
 
+/// The elements of a JSON array too long for one core: `items` printed by `write` in
+/// chunks of `chunk`, the chunks on every core (rayon), returned in order. Join them with
+/// [`extend_joined`]; the bytes are those of printing the items one after another.
+pub(crate) fn par_array_parts<T: Sync>(
+    items: &[T],
+    chunk: usize,
+    bytes_per_item: usize,
+    write: impl Fn(&T, &mut Vec<u8>) + Sync,
+) -> Vec<Vec<u8>> {
+    use rayon::prelude::*;
+    items
+        .par_chunks(chunk.max(1))
+        .map(|chunk| {
+            let mut out = Vec::with_capacity(bytes_per_item * chunk.len());
+            for (j, item) in chunk.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                write(item, &mut out);
+            }
+            out
+        })
+        .collect()
+}
+
+/// The bytes [`extend_joined`] appends for `parts` (for one allocation of the answer).
+pub(crate) fn joined_len(parts: &[Vec<u8>]) -> usize {
+    parts.iter().map(|p| p.len() + 1).sum()
+}
+
+/// Appends the parts of [`par_array_parts`] to `out`, comma-separated.
+pub(crate) fn extend_joined(out: &mut Vec<u8>, parts: &[Vec<u8>]) {
+    for (j, part) in parts.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(part);
+    }
+}
+
 fn number_schema() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(SchemaType::Type(Type::Number))
 }
