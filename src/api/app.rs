@@ -15,10 +15,15 @@
 //! 5. rate limit per client IP (only when configured; health probes exempt)
 //!    then API keys (only with a keys file): 401, the key's rate (429), its log line;
 //!    the request runs as its key's (stack/edge.rs, keys.rs)
-//! 6. body limit (axum's 2 MB default lifted to ours); our extractor enforces it and
-//!    decodes gzip bodies (extract.rs)
-//! 7. the router; inside it, only when the log filter shows DEBUG, the tracing span of
+//! 6. the router; inside it, only when the log filter shows DEBUG, the tracing span of
 //!    each request
+//!
+//! The body limit (`--max-body-bytes`, 413) is no layer: every route that takes a body
+//! reads it through our extractors (extract.rs: `JsonBytes`, `ArrayBody`), which enforce
+//! it — before and after gzip decoding — and no route uses axum's own body extractors,
+//! the only readers of axum's `DefaultBodyLimit` (its layer put an extension into every
+//! request, for nothing; an axum `Json`/`Bytes` extractor added later would keep axum's
+//! 2 MB default, lower than ours, not higher).
 
 use std::convert::Infallible;
 
@@ -138,7 +143,6 @@ pub fn app(
 + 'static {
     let (router, templates) = routes();
     let cors = CorsWithoutOriginLayer::new(cors_settings(&state.config.cors_origins));
-    let body_limit = state.config.max_body_bytes;
     tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(
             panic_problem as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
@@ -151,7 +155,6 @@ pub fn app(
         .layer(NegotiatedCompressionLayer::new())
         .option_layer(state.rate.clone().map(RateLimitLayer))
         .option_layer(state.keys.clone().map(KeyAuthLayer))
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .service(with_request_spans(router).with_state(state))
 }
 
