@@ -50,6 +50,7 @@ use super::stack::cors::{CorsWithoutOriginLayer, cors_settings};
 use super::stack::edge::{EdgeLayer, KeyAuthLayer, RateLimitLayer, X_REQUEST_ID};
 use super::stack::route_templates::RouteTemplates;
 use super::state::AppState;
+use crate::compute::LossKind;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -84,6 +85,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     super::keys::declare_bearer(&mut api);
     super::stack::serve::declare_body_timeout(&mut api);
+    // each known kind also as a static route, matched before `/loss/{kind}` (which
+    // answers the rest: an unknown kind is its 404 listing the known ones)
+    let router = LossKind::ALL.into_iter().fold(router, |router, kind| {
+        router.route(&format!("/loss/{}", kind.name()), loss::post_kind(kind))
+    });
     (router, api)
 }
 
@@ -266,7 +272,15 @@ mod tests {
                     .unwrap_or_default();
                 *seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let _ = router.clone().oneshot(req).await;
-                let axum_says = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                // a known kind's static route (api_routes) is labelled by its template
+                let axum_says = seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .map(|p| match p.strip_prefix("/loss/").map(LossKind::parse) {
+                        Some(Some(_)) => "/loss/{kind}".to_string(),
+                        _ => p,
+                    });
                 assert_eq!(
                     labels.of(path).as_deref(),
                     axum_says.as_deref(),

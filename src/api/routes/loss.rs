@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use axum::routing::{MethodRouter, post};
 use serde::Serialize;
 
 use crate::api::extract::{ArrayBody, KindPath};
@@ -71,6 +72,28 @@ pub struct LossMeta {
 pub async fn post_loss(
     State(state): State<AppState>,
     KindPath(kind): KindPath,
+    answer: Answer,
+    body: ArrayBody,
+) -> Result<Response, ApiError> {
+    loss(state, kind, answer, body).await
+}
+
+/// `POST /loss/<name>` for one known kind: [`post_loss`] with the kind fixed by its route,
+/// so a request pays no path parameter (axum's captured-parameter list and its decoding,
+/// a `String`, the kind parsed from it). app.rs puts one beside `/loss/{kind}` per kind;
+/// the spec documents the template alone, and the metrics label both by it.
+pub fn post_kind(kind: LossKind) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>, answer: Answer, body: ArrayBody| {
+            loss(state, kind, answer, body)
+        },
+    )
+}
+
+/// The loss of `kind` over the body, answered as asked.
+async fn loss(
+    state: AppState,
+    kind: LossKind,
     answer: Answer,
     body: ArrayBody,
 ) -> Result<Response, ApiError> {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 /// path matches. The metrics are taken outside the router (app.rs puts the whole layer
 /// stack around it, so a request does not pay for the stack once per route), where axum's
 /// `MatchedPath` is not yet known: the same matcher axum uses (matchit) over the same
-/// templates gives the same answer — a test in app.rs checks it path by path.
+/// templates gives the same answer — a test in app.rs checks it path by path. (The
+/// router's static route of each known kind, `/loss/mse`, is not among them: such a
+/// request is labelled `/loss/{kind}`, as every loss request is.)
 pub struct RouteTemplates(matchit::Router<Arc<str>>);
 
 impl RouteTemplates {
