@@ -46,15 +46,20 @@ pub struct EdgeLayer {
     metrics: Arc<Metrics>,
     routes: Arc<RouteTemplates>,
     ids: SequentialId,
+    forward_id: bool,
 }
 
 impl EdgeLayer {
     /// Metrics go to `metrics`, labelled by the template of `routes` a request matches.
-    pub fn new(metrics: Arc<Metrics>, routes: RouteTemplates) -> Self {
+    /// With `forward_id`, a request that came without an id carries the one made for it
+    /// to the layers inside (for their log lines: the request span, the API keys' access
+    /// line); without, only its answer does.
+    pub fn new(metrics: Arc<Metrics>, routes: RouteTemplates, forward_id: bool) -> Self {
         EdgeLayer {
             metrics,
             routes: Arc::new(routes),
             ids: SequentialId::new(),
+            forward_id,
         }
     }
 }
@@ -95,7 +100,9 @@ where
             Some(id) => id.clone(),
             None => {
                 let id = self.layer.ids.next();
-                req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                if self.layer.forward_id {
+                    req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                }
                 id
             }
         };
