@@ -7,8 +7,9 @@
 //! (we have no upgrades), goes through `TowerToHyperService` and a `map_request` for each
 //! request, and polls one shutdown channel, shared by all connections, beside each
 //! connection on every wake. Here each connection is hyper-util's `auto` connection and
-//! a request is one clone and call of the app: 5% more small requests per second on the
-//! bench machine, 0.4 µs less server CPU each (BENCHMARKS.md, fourth session).
+//! a request is one call of the connection's copy of the app: 5% more small requests per
+//! second on the bench machine, 0.4 µs less server CPU each (BENCHMARKS.md, fourth
+//! session), and no clone of the stack per request (seventh session).
 //!
 //! Timeouts (API.md, Limits), kept by each connection's [`Clock`] rather than hyper's own
 //! `header_read_timeout`: hyper starts that timer whenever it waits for a request head, so
@@ -23,6 +24,7 @@
 //! - at most `--max-connections` open: the loop takes a permit before it accepts, so the
 //!   rest wait in the kernel's listen backlog and are served as connections close.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -83,6 +85,11 @@ pub async fn serve(
         // a response is written whole, at once; a stream's chunks must not wait for an ACK
         let _ = stream.set_nodelay(true);
         let clock = Arc::new(Clock::new(limits));
+        // the connection's own copy of the app serves each of its requests in turn: hyper
+        // calls a connection's service from the connection's task, one call at a time
+        // (HTTP/2 too: its streams' futures run elsewhere, their calls do not), so the
+        // stack is cloned once per connection, not once per request
+        let own = RefCell::new(app.clone());
         let app = app.clone();
         let requests = clock.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -92,7 +99,11 @@ pub async fn serve(
             }
             let in_flight = InFlight::start(requests.clone());
             // always ready: no `poll_ready` needed (app.rs, tested there)
-            let answer = app.clone().call(req);
+            let answer = match own.try_borrow_mut() {
+                Ok(mut own) => own.call(req),
+                // not reached (no call runs inside another); a clone rather than a panic
+                Err(_) => app.clone().call(req),
+            };
             async move {
                 let res = answer.await?;
                 Ok::<_, std::convert::Infallible>(res.map(|body| Tracked { body, in_flight }))
