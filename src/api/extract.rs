@@ -8,9 +8,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
-use super::safetensors::{
-    Decoded, Decoder, SAFETENSORS, TensorFields, is_safetensors, parse_safetensors,
-};
+use super::safetensors::{Decoded, Decoder, SAFETENSORS, TensorFields, parse_safetensors};
 use super::state::AppState;
 use super::wire::MapOnly;
 use crate::compute::LossKind;
@@ -23,7 +21,7 @@ impl FromRequest<AppState> for JsonBytes {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let ct = content_type(req.headers());
-        if !is_json(ct) {
+        if !is_json(media_type(ct)) {
             return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
                 "the request has no Content-Type; send application/json".into()
             } else {
@@ -46,9 +44,19 @@ fn content_type(headers: &axum::http::HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-/// `application/json` or `application/*+json` (parameters ignored).
-fn is_json(ct: &str) -> bool {
-    let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+/// The media type of a `Content-Type`: the text before any `;` parameter, without the
+/// spaces around it (a header's text is visible ASCII, spaces and tabs).
+fn media_type(ct: &str) -> &[u8] {
+    let ct = ct.as_bytes();
+    match ct.iter().position(|&b| b == b';') {
+        Some(i) => &ct[..i],
+        None => ct,
+    }
+    .trim_ascii()
+}
+
+/// `application/json` or `application/*+json` (a [`media_type`]).
+fn is_json(mime: &[u8]) -> bool {
     mime.eq_ignore_ascii_case(b"application/json")
         || (mime.len() >= 17
             && mime[..12].eq_ignore_ascii_case(b"application/")
@@ -108,8 +116,9 @@ impl FromRequest<AppState> for ArrayBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let ct = content_type(req.headers());
-        let safetensors = is_safetensors(ct);
-        if !safetensors && !is_json(ct) {
+        let mime = media_type(ct);
+        let safetensors = mime.eq_ignore_ascii_case(SAFETENSORS.as_bytes());
+        if !safetensors && !is_json(mime) {
             return Err(ApiError::UnsupportedMediaType(if ct.is_empty() {
                 format!("the request has no Content-Type; send application/json or {SAFETENSORS}")
             } else {
@@ -386,6 +395,36 @@ impl<S: Send + Sync> FromRequestParts<S> for KindPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_types_are_read_without_parameters_and_spaces() {
+        let json = |ct: &str| is_json(media_type(ct));
+        for ct in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/json ;charset=utf-8",
+            "application/json;",
+            "application/problem+json",
+            "application/vnd.losslab+JSON ; q=1",
+        ] {
+            assert!(json(ct), "{ct}");
+        }
+        for ct in [
+            "",
+            ";application/json",
+            "text/json",
+            "application/jsonx",
+            "application/json+x",
+            "application/x-safetensors",
+        ] {
+            assert!(!json(ct), "{ct}");
+        }
+        assert_eq!(
+            media_type("\tapplication/x-safetensors\t; a=b"),
+            SAFETENSORS.as_bytes()
+        );
+        assert_eq!(media_type("  "), b"");
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

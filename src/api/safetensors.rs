@@ -46,12 +46,6 @@ pub const REQUEST_KEY: &str = "request";
 /// The `__metadata__` key of an answer's non-array fields (JSON text).
 pub const RESPONSE_KEY: &str = "response";
 
-/// Whether a `Content-Type` (parameters ignored) is safetensors.
-pub fn is_safetensors(content_type: &str) -> bool {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    mime.eq_ignore_ascii_case(SAFETENSORS)
-}
-
 /// A safetensors file, for the spec: 8 bytes (u64 little-endian) of header length, the
 /// JSON header, the tensors' bytes.
 pub struct SafetensorsFile;
