@@ -11,6 +11,7 @@
 //! plain layer below).
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -75,10 +76,17 @@ where
 {
     type Response = Response;
     type Error = Infallible;
+    /// tower-http's future is boxed: it holds the predicate and the encoding beside the
+    /// inner future, and unboxed it sized (and was moved through the stack at) the size of
+    /// every answer's future, also those that never take it.
     type Future = Either<
-        MapOk<
-            <Compression<S, CompressWhen> as Service<Request>>::Future,
-            fn(Compressed) -> Response,
+        Pin<
+            Box<
+                MapOk<
+                    <Compression<S, CompressWhen> as Service<Request>>::Future,
+                    fn(Compressed) -> Response,
+                >,
+            >,
         >,
         MapOk<S::Future, fn(Response) -> Response>,
     >;
@@ -90,11 +98,11 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         if req.headers().contains_key(header::ACCEPT_ENCODING) {
-            Either::Left(
+            Either::Left(Box::pin(
                 self.0
                     .call(req)
                     .map_ok(box_body as fn(Compressed) -> Response),
-            )
+            ))
         } else {
             let fut = self.0.get_mut().call(req);
             Either::Right(fut.map_ok(vary_as_compression as fn(Response) -> Response))

@@ -98,7 +98,10 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<<Cors<S> as Service<Request>>::Future, WithHeaders<S::Future>>;
+    /// tower-http's future is boxed: it holds a header map beside the inner future, and
+    /// unboxed it sized (and was moved through the stack at) the size of every answer's
+    /// future, also those that never take it.
+    type Future = Either<Pin<Box<<Cors<S> as Service<Request>>::Future>>, WithHeaders<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -119,7 +122,7 @@ where
                 // the service polled ready goes into tower-http's layer (clone-and-swap)
                 let ready = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, ready);
-                Either::Left(self.settings.cors.layer(inner).call(req))
+                Either::Left(Box::pin(self.settings.cors.layer(inner).call(req)))
             }
         }
     }
