@@ -418,16 +418,28 @@ enum Ended {
 
 pin_project_lite::pin_project! {
     /// A connection under its clock's deadline and the server's shutdown signal.
+    ///
+    /// Both are looked at cheaply on the connection's every wake (each request wakes it a
+    /// few times): the timer is only ever moved *earlier* — a later deadline (the idle
+    /// time after an answer, the next request's head) is taken up when the timer fires,
+    /// once per timeout rather than on each request — and it and the shutdown signal are
+    /// polled only when armed anew or when they have fired (an atomic read each): once
+    /// polled, each holds the connection task's waker, which stays the same for the
+    /// task's life.
     struct Watched<C> {
         #[pin]
         conn: C,
         #[pin]
         timer: Sleep,
         armed: Instant,
+        // the timer was polled since it was armed: it will wake the task when it fires
+        timer_polled: bool,
         clock: Arc<Clock>,
         stop: Pin<Box<dyn Future<Output = ()> + Send>>,
-        // held until the connection is gone: `serve` waits for every receiver to drop
-        _alive: watch::Receiver<bool>,
+        // held until the connection is gone: `serve` waits for every receiver to drop;
+        // its `has_changed` says the server stops (a value sent, or the sender gone)
+        alive: watch::Receiver<bool>,
+        stop_polled: bool,
         closing: bool,
     }
 }
@@ -440,6 +452,7 @@ impl<C: GracefulClose> Watched<C> {
             conn,
             timer: tokio::time::sleep_until(armed),
             armed,
+            timer_polled: false,
             clock,
             // resolves when the server stops (or is gone)
             stop: Box::pin(async move {
@@ -449,7 +462,8 @@ impl<C: GracefulClose> Watched<C> {
                     }
                 }
             }),
-            _alive: alive,
+            alive,
+            stop_polled: false,
             closing: false,
         }
     }
@@ -464,43 +478,56 @@ impl<C: GracefulClose> Future for Watched<C> {
             if let Poll::Ready(r) = this.conn.as_mut().poll(cx) {
                 return Poll::Ready(r.map(|()| Ended::Closed));
             }
-            if !*this.closing && this.stop.as_mut().poll(cx).is_ready() {
-                *this.closing = true;
-                this.conn.as_mut().close();
-                continue;
+            if !*this.closing
+                && (!*this.stop_polled || !matches!(this.alive.has_changed(), Ok(false)))
+            {
+                *this.stop_polled = true;
+                if this.stop.as_mut().poll(cx).is_ready() {
+                    *this.closing = true;
+                    this.conn.as_mut().close();
+                    continue;
+                }
             }
             if *this.closing {
                 // hyper finishes what is in flight, then ends the connection
                 return Poll::Pending;
             }
-            // recomputed after every wake of the connection: a read may have started a
-            // request head, an answer may have made it idle
-            let at = match this.clock.deadline() {
-                Some((at, _)) => at,
-                // in flight: look again after the idle timeout (HTTP/2 answers on other
-                // tasks, which do not wake this one when they finish)
-                None if *this.armed <= Instant::now() => Instant::now() + this.clock.limits.idle,
-                None => *this.armed,
-            };
-            if at != *this.armed {
+            // a deadline earlier than the timer's (a request head begun on an idle
+            // connection) re-arms it; a later one waits for it to fire
+            if let Some((at, _)) = this.clock.deadline()
+                && at < *this.armed
+            {
                 *this.armed = at;
                 this.timer.as_mut().reset(at);
+                *this.timer_polled = false;
             }
+            if *this.timer_polled && !this.timer.is_elapsed() {
+                return Poll::Pending;
+            }
+            *this.timer_polled = true;
             if this.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             // fired: act only if the deadline, looked at again, has really passed (a
-            // request may have begun or ended since)
-            match this.clock.deadline() {
-                Some((at, Phase::Head)) if at <= Instant::now() => {
+            // request may have begun or ended since); else the timer is armed at it
+            let now = Instant::now();
+            let next = match this.clock.deadline() {
+                Some((at, Phase::Head)) if at <= now => {
                     return Poll::Ready(Ok(Ended::HeaderTimeout));
                 }
-                Some((at, Phase::Idle)) if at <= Instant::now() => {
+                Some((at, Phase::Idle)) if at <= now => {
                     *this.closing = true;
                     this.conn.as_mut().close();
+                    continue;
                 }
-                _ => {}
-            }
+                Some((at, _)) => at,
+                // in flight: look again after the idle timeout (HTTP/2 answers on other
+                // tasks, which do not wake this one when they finish)
+                None => now + this.clock.limits.idle,
+            };
+            *this.armed = next;
+            this.timer.as_mut().reset(next);
+            *this.timer_polled = false;
         }
     }
 }
