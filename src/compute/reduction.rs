@@ -102,6 +102,9 @@ fn scan_weights(weights: &[f64]) -> (bool, bool) {
 /// between the steps; a multiple of 4, so blocks keep [`AccurateSum`]'s lanes aligned.
 const BLOCK: usize = 256;
 
+/// Inputs of at most this many items take [`Fused`]'s pass with buffers of this size.
+const SMALL_BLOCK: usize = 32;
+
 /// The sample weight of each item (term or gradient element) in row-major order.
 #[derive(Clone, Copy, Debug)]
 enum Spread<'a> {
@@ -130,8 +133,9 @@ impl<'a> Spread<'a> {
         }
     }
 
-    /// The weights of items `start..start + len` (len ≤ BLOCK): borrowed, or spread into `buf`.
-    fn block<'b>(self, start: usize, len: usize, buf: &'b mut [f64; BLOCK]) -> &'b [f64]
+    /// The weights of items `start..start + len` (len ≤ `buf.len()`): borrowed, or spread
+    /// into `buf`.
+    fn block<'b>(self, start: usize, len: usize, buf: &'b mut [f64]) -> &'b [f64]
     where
         'a: 'b,
     {
@@ -423,6 +427,27 @@ impl<'a> Fused<'a> {
         a: &[f64],
         y: &[f64],
         values: &mut Vec<f64>,
+        grad: Option<&mut Vec<f64>>,
+        f: &impl Fn(f64, f64) -> (f64, f64),
+        scale: impl Fn(f64, f64) -> f64,
+    ) {
+        // a small input is one block either way (the same pass): its buffers are sized
+        // for it, not zeroed at a whole block's size three times (a small request's
+        // largest cost in this pass)
+        if a.len().min(y.len()) <= SMALL_BLOCK {
+            self.run_blocks::<SMALL_BLOCK>(a, y, values, grad, f, scale)
+        } else {
+            self.run_blocks::<BLOCK>(a, y, values, grad, f, scale)
+        }
+    }
+
+    /// [`Fused::run_scaled`] with block buffers of `B` items (B = BLOCK, or ≥ n).
+    #[inline(always)]
+    fn run_blocks<const B: usize>(
+        &mut self,
+        a: &[f64],
+        y: &[f64],
+        values: &mut Vec<f64>,
         mut grad: Option<&mut Vec<f64>>,
         f: &impl Fn(f64, f64) -> (f64, f64),
         scale: impl Fn(f64, f64) -> f64,
@@ -432,7 +457,7 @@ impl<'a> Fused<'a> {
         let n = a.len().min(y.len());
         let store = self.reduction == Reduction::None;
         let with_grad = grad.is_some();
-        let (mut lbuf, mut gbuf, mut wbuf) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+        let (mut lbuf, mut gbuf, mut wbuf) = ([0.0; B], [0.0; B], [0.0; B]);
         for (start, end) in blocks(n) {
             let len = end - start;
             let (a, y) = (&a[start..end], &y[start..end]);
