@@ -26,7 +26,7 @@
 //! Every shortcut still earns its lines by instructions; the CORS and compression ones
 //! only for clients that send no `Origin` / no `Accept-Encoding` (scripts, wrk, curl — a
 //! browser sends both, and then takes the plain path). The service as shipped counts
-//! 29,446 instructions per small request (33,569 before the seventh session; the bare
+//! 29,128 instructions per small request (33,569 before the seventh session; the bare
 //! axum handler of `examples/bare.rs`, 21,088).
 //!
 //! Beyond speed, `serve.rs` owns the connection limits of API.md (header, body and idle
