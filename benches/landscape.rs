@@ -1,6 +1,7 @@
 //! The landscape grid alone (no HTTP, no JSON): grid points per second for the two cases
 //! of BENCHMARKS.md — the textbook neuron and a 1,000-sample linear regression, each a
-//! 500 × 500 grid over (w, b) — on one rayon thread and on every core.
+//! 500 × 500 grid over (w, b) — on one rayon thread and on every core; then, on every
+//! core, the grid with its JSON rows printed in the same pass, as POST /landscape does.
 //! `cargo bench --bench landscape`. The data match scripts/landscape-bench.py's bodies.
 
 #![allow(clippy::unwrap_used)]
@@ -92,6 +93,26 @@ fn best(make: fn() -> LandscapeSpec, runs: usize) -> Duration {
         .unwrap()
 }
 
+/// The best of a few runs of the grid with its rows printed as the answer prints them.
+fn best_printed(make: fn() -> LandscapeSpec, runs: usize) -> (Duration, usize) {
+    (0..runs)
+        .map(|_| {
+            let p = landscape::prepare(make(), &LandscapeLimits::default()).unwrap();
+            let nx = p.x().values.len();
+            let t = Instant::now();
+            let (l, rows) = p
+                .compute_with(&Cancel::none(), |first, values| {
+                    losslab::api::wire::landscape::grid_rows_json(first, values, nx)
+                })
+                .unwrap();
+            let frames = losslab::api::wire::landscape::json_frames(&l, rows);
+            let d = t.elapsed();
+            (d, frames.iter().map(Vec::len).sum())
+        })
+        .min()
+        .unwrap()
+}
+
 fn main() {
     let cores = rayon::current_num_threads();
     for (name, make, runs) in [
@@ -116,6 +137,11 @@ fn main() {
             all.as_secs_f64() * 1e3,
             rate(all),
             100.0 * rate(all) / (rate(one) * cores as f64)
+        );
+        let (printed, bytes) = best_printed(make, runs);
+        println!(
+            "{name}: with the JSON rows printed in the same pass, {cores} threads {:.2} ms ({bytes} bytes)",
+            printed.as_secs_f64() * 1e3
         );
     }
 }
