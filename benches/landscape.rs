@@ -2,7 +2,7 @@
 //! of BENCHMARKS.md — the textbook neuron and a 1,000-sample linear regression, each a
 //! 500 × 500 grid over (w, b) — on one rayon thread and on every core; then, on every
 //! core, the grid with its JSON rows printed in the same pass, as POST /landscape does.
-//! `cargo bench --bench landscape`. The data match scripts/landscape-bench.py's bodies.
+//! `cargo bench --bench landscape [-- neuron|regression]`. The data match scripts/landscape-bench.py's bodies.
 
 #![allow(clippy::unwrap_used)]
 use losslab::compute::landscape::{self, AxisSpec, LandscapeLimits, LandscapeSpec};
@@ -114,6 +114,11 @@ fn best_printed(make: fn() -> LandscapeSpec, runs: usize) -> (Duration, usize) {
 }
 
 fn main() {
+    // `cargo bench --bench landscape -- neuron` runs only the cases whose name has "neuron"
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let cores = rayon::current_num_threads();
     for (name, make, runs) in [
         (
@@ -123,6 +128,9 @@ fn main() {
         ),
         ("1000-sample regression 500x500", regression, 5),
     ] {
+        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+            continue;
+        }
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()

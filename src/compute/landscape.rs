@@ -471,10 +471,7 @@ fn grid<T: Send>(
                 let first = c * rows;
                 for (row, values) in out.chunks_exact_mut(nx).enumerate() {
                     theta[yi] = y.values[first + row];
-                    for (slot, &xv) in values.iter_mut().zip(&x.values) {
-                        theta[xi] = xv;
-                        *slot = prepared.objective(theta, scratch);
-                    }
+                    prepared.objective_line(theta, xi, &x.values, values, scratch);
                 }
                 Ok(each(first, out))
             },
@@ -665,6 +662,31 @@ mod tests {
         assert_eq!(v, vec![0.1, 0.1 + span / 2.0, 0.1 + 2.0 * span / 2.0]);
         let e = values(-1e308, 1e308, 3, "y").unwrap_err();
         assert_eq!(e.field, "/y/to");
+    }
+
+    /// The grid swapped (x = the bias, y = the weight) is the grid transposed, bit for
+    /// bit, and every point is the objective alone at it: each line's fast path makes
+    /// the same calls whichever parameter it varies.
+    #[test]
+    fn a_swapped_grid_is_the_transposed_grid_and_each_point_the_objective_alone() {
+        for loss in [LossKind::L2, LossKind::Bce] {
+            let (w, b) = (
+                axis("/weights/0", -4.0, 6.0, 7),
+                axis("/bias", -5.0, 5.0, 5),
+            );
+            let wb = compute(spec(neuron(loss), w.clone(), b.clone(), false));
+            let bw = compute(spec(neuron(loss), b, w, false));
+            let objective = train::prepare(neuron(loss), &Default::default()).unwrap();
+            let mut scratch = objective.scratch();
+            for (r, &bv) in wb.y.values.iter().enumerate() {
+                for (c, &wv) in wb.x.values.iter().enumerate() {
+                    let here = wb.loss[r * 7 + c];
+                    assert_eq!(here.to_bits(), bw.loss[c * 5 + r].to_bits());
+                    let alone = objective.objective(&[wv, bv], &mut scratch);
+                    assert_eq!(here.to_bits(), alone.to_bits(), "{loss:?} at ({wv}, {bv})");
+                }
+            }
+        }
     }
 
     #[test]
