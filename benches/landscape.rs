@@ -1,7 +1,8 @@
 //! The landscape grid alone (no HTTP, no JSON): grid points per second for the two cases
 //! of BENCHMARKS.md — the textbook neuron and a 1,000-sample linear regression, each a
-//! 500 × 500 grid over (w, b) — on one rayon thread and on every core.
-//! `cargo bench --bench landscape`. The data match scripts/landscape-bench.py's bodies.
+//! 500 × 500 grid over (w, b) — on one rayon thread and on every core; then, on every
+//! core, the grid with its JSON rows printed in the same pass, as POST /landscape does.
+//! `cargo bench --bench landscape [-- neuron|regression]`. The data match scripts/landscape-bench.py's bodies.
 
 #![allow(clippy::unwrap_used)]
 use losslab::compute::landscape::{self, AxisSpec, LandscapeLimits, LandscapeSpec};
@@ -92,7 +93,32 @@ fn best(make: fn() -> LandscapeSpec, runs: usize) -> Duration {
         .unwrap()
 }
 
+/// The best of a few runs of the grid with its rows printed as the answer prints them.
+fn best_printed(make: fn() -> LandscapeSpec, runs: usize) -> (Duration, usize) {
+    (0..runs)
+        .map(|_| {
+            let p = landscape::prepare(make(), &LandscapeLimits::default()).unwrap();
+            let nx = p.x().values.len();
+            let t = Instant::now();
+            let (l, rows) = p
+                .compute_with(&Cancel::none(), |first, values| {
+                    losslab::api::wire::landscape::grid_rows_json(first, values, nx)
+                })
+                .unwrap();
+            let frames = losslab::api::wire::landscape::json_frames(&l, rows);
+            let d = t.elapsed();
+            (d, frames.iter().map(Vec::len).sum())
+        })
+        .min()
+        .unwrap()
+}
+
 fn main() {
+    // `cargo bench --bench landscape -- neuron` runs only the cases whose name has "neuron"
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let cores = rayon::current_num_threads();
     for (name, make, runs) in [
         (
@@ -102,6 +128,9 @@ fn main() {
         ),
         ("1000-sample regression 500x500", regression, 5),
     ] {
+        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+            continue;
+        }
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
@@ -116,6 +145,11 @@ fn main() {
             all.as_secs_f64() * 1e3,
             rate(all),
             100.0 * rate(all) / (rate(one) * cores as f64)
+        );
+        let (printed, bytes) = best_printed(make, runs);
+        println!(
+            "{name}: with the JSON rows printed in the same pass, {cores} threads {:.2} ms ({bytes} bytes)",
+            printed.as_secs_f64() * 1e3
         );
     }
 }

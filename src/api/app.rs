@@ -69,7 +69,9 @@ pub fn spec_json() -> String {
 
 /// The documented routes (each path written once) and the document collected from them.
 fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.info.description = Some(super::openapi::description());
+    let (router, mut api) = OpenApiRouter::with_openapi(doc)
         .routes(routes!(loss::post_loss))
         .routes(routes!(gradient::post_gradient))
         .routes(routes!(train::post_train))

@@ -14,29 +14,71 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response};
 
 use super::problem::{FieldError, Problem};
+use crate::compute::{ActivationRule, KindInfo, LossKind, Per};
 
+/// The conventions of API.md in words; the kind lists in braces are filled from the kind
+/// registry by [`description`].
 const DESCRIPTION: &str = r#"Loss functions, their gradients and gradient-descent training runs, exact to the last bit (IEEE-754 f64).
 
 Conventions (the contract, API.md):
 - Numbers are f64: every number sent is parsed to the nearest f64; every number printed parses back to the same f64. A number outside the f64 range (1e400) is malformed (400).
-- `predictions` (a) and `targets` (y): a flat array [n] or a matrix [[..], ..] (rows = samples). cross_entropy and nll also take one integer class index per row as targets.
-- Elementwise kinds give one term per element; per-row kinds (cross_entropy, nll, kl_div, js_div, cosine) one term per row (a flat array is one row).
+- `predictions` (a) and `targets` (y): a flat array [n] or a matrix [[..], ..] (rows = samples). {indices} also take one integer class index per row as targets.
+- Elementwise kinds give one term per element; per-row kinds ({per_row}) one term per row (a flat array is one row).
 - `reduction`: mean (default) | sum | none. none returns the terms (elementwise: shaped like predictions; per-row: a flat array of length m). `count` is the number of terms. The gradient of none is that of the sum.
 - `weights`: one non-negative weight per row (per element for a flat elementwise input), broadcast over the row's terms; none → s·l, sum → Σ s·l, mean → Σ s·l / Σ s (s summed over every term it was broadcast to). All-zero weights → 422.
-- `params.class_weights` (cross_entropy, nll): the row weight r_i = Σ_k w_k·y_ik with the raw targets (index targets: w[target]); mean divides by Σ s_i·r_i, so index and one-hot targets agree. (torch divides by m for probability targets; losslab does not.)
+- `params.class_weights` ({class_weights}): the row weight r_i = Σ_k w_k·y_ik with the raw targets (index targets: w[target]); mean divides by Σ s_i·r_i, so index and one-hot targets agree. (torch divides by m for probability targets; losslab does not.)
 - `params.log_base` (> 1): value and gradient divided by ln(base).
-- `from_logits` (bce, cross_entropy, focal, poisson): stable forms (softplus, log-sigmoid, log-sum-exp), no clamping, exact at |z| = 800; for poisson, exp(z) overflowing is a 422.
+- `from_logits` ({from_logits}): stable forms (softplus, log-sigmoid, log-sum-exp), no clamping, exact at |z| = 800; for poisson, exp(z) overflowing is a 422.
 - Guards: every log of a probability is max(ln a, −100) (torch's BCELoss clamp); bce's gradient is (a − y)/max(a(1 − a), 1e−12); the derivative of −y·ln a is −y/max(a, 1e−12); `params.epsilon` clips a to [eps, 1 − eps] first (Keras) with gradient 0 where clipped. `guard` in a response says which acted. Gradients at kinks are 0, as torch.
-- Fused pairs in /gradient and /train: sigmoid + bce, sigmoid + focal, softmax + cross_entropy take loss and dL/dz from the logits form (for plain sigmoid + bce and softmax + cross_entropy, dL/dz = (a − y) times the reduction's scale). The logits form has no probability to clip: `epsilon` does not apply there.
+- Fused pairs in /gradient and /train: {fused} take loss and dL/dz from the logits form (for plain sigmoid + bce and softmax + cross_entropy, dL/dz = (a − y) times the reduction's scale). The logits form has no probability to clip: `epsilon` does not apply there.
 - Reductions are accurate (compensated sums) and deterministic: the same request gives the same bits on every replica.
 - Errors are application/problem+json (RFC 9457) with `errors[].field` a JSON pointer into the request. Unknown fields, unknown params and unknown values are 422 naming the field.
 "#;
 
+/// The document's description: [`DESCRIPTION`] with each list of kinds as the kind
+/// registry declares it (a new kind with indices, per-row terms, class weights, a logits
+/// form or a fused pair is named there by its own file).
+pub fn description() -> String {
+    let names = |pick: &dyn Fn(&KindInfo) -> bool, sep: &str| {
+        LossKind::ALL
+            .into_iter()
+            .filter(|k| pick(k.info()))
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let fused = LossKind::ALL
+        .into_iter()
+        .filter_map(|k| {
+            let info = k.info();
+            let act = match info.activation {
+                ActivationRule::Sigmoid => "sigmoid",
+                ActivationRule::Softmax => "softmax",
+                ActivationRule::Any | ActivationRule::NonNegative => return None,
+            };
+            info.from_logits.then(|| format!("{act} + {}", k.name()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    DESCRIPTION
+        .replace("{indices}", &names(&|k| k.accepts_indices, " and "))
+        .replace("{per_row}", &names(&|k| k.per == Per::Row, ", "))
+        .replace(
+            "{class_weights}",
+            &names(
+                &|k| k.params.iter().any(|p| p.name == "class_weights"),
+                ", ",
+            ),
+        )
+        .replace("{from_logits}", &names(&|k| k.from_logits, ", "))
+        .replace("{fused}", &fused)
+}
+
 /// The document's fixed part: info, tags and the shared problem schemas (the paths
-/// come from the routes).
+/// come from the routes; the description is [`description`]'s, set by `app::spec`).
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "losslab", description = DESCRIPTION, license(name = "MIT")),
+    info(title = "losslab", license(name = "MIT")),
     tags(
         (name = "losses", description = "Loss values and gradients"),
         (name = "training", description = "Gradient descent on one dense layer"),

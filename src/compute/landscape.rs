@@ -11,12 +11,15 @@
 //! only parameters are x and y, the grid at a trace row's parameters is that row's loss,
 //! bit for bit.
 //!
-//! The grid is embarrassingly parallel: chunks of points go to rayon's pool (one worker
-//! per core), each with its own buffers and a copy of θ₀. Every point is computed alone
-//! and written to its own slot, so the bits never depend on the thread count or on the
-//! chunking; the minimum is then found in one pass in row order. Each chunk checks the
-//! [`Cancel`] first (deadline or client gone), and chunks are sized to at most a fixed amount of
-//! work (points × samples × outputs), so a stop is seen within a few milliseconds.
+//! The grid is embarrassingly parallel: chunks of whole rows go to rayon's pool (one
+//! worker per core), each with its own buffers and a copy of θ₀. Every point is computed
+//! alone and written to its own slot, so the bits never depend on the thread count or on
+//! the chunking; the minimum is then found in one pass in row order. Each chunk checks the
+//! [`Cancel`] first (deadline or client gone), and chunks are sized to at most a fixed
+//! amount of work (points × samples × outputs, at least one row), so a stop is seen
+//! within a few milliseconds. A caller may hand each chunk to a function of its own in the
+//! same task, while the values are in cache ([`PreparedLandscape::compute_with`]: the API
+//! prints the answer's rows there).
 
 use rayon::prelude::*;
 
@@ -394,11 +397,24 @@ impl PreparedLandscape {
         self.x.values.len() * self.y.values.len()
     }
 
-    /// The grid, its minimum, and the path's run (the run first: it is the cheaper part
-    /// and shares the time limit).
+    /// The grid, its minimum, and the path's run (the grid first, then the run; they
+    /// share the time limit).
     pub fn compute(self, cancel: &Cancel) -> Result<Landscape, ComputeError> {
+        self.compute_with(cancel, |_, _| ()).map(|(l, _)| l)
+    }
+
+    /// [`Self::compute`], with `each` called on every chunk of the grid as soon as it is
+    /// computed, in the same task (its values still in cache): a chunk is whole rows,
+    /// `each(first_row, values)` with `values` row-major. Its outputs come back in row
+    /// order, one per chunk — e.g. the chunk printed, so that printing a large grid runs
+    /// on every core inside the same pass.
+    pub fn compute_with<T: Send>(
+        self,
+        cancel: &Cancel,
+        each: impl Fn(usize, &[f64]) -> T + Sync,
+    ) -> Result<(Landscape, Vec<T>), ComputeError> {
         let dims = self.prepared.dims();
-        let loss = grid(&self.prepared, &self.x, &self.y, cancel)?;
+        let (loss, outputs) = grid(&self.prepared, &self.x, &self.y, cancel, each)?;
         let minimum = minimum(&loss, &self.x.values, &self.y.values);
         let path = if self.path {
             let (xi, yi) = (self.x.at, self.y.at);
@@ -412,57 +428,56 @@ impl PreparedLandscape {
         } else {
             None
         };
-        Ok(Landscape {
+        let l = Landscape {
             x: self.x,
             y: self.y,
             loss,
             minimum,
             path,
             dims,
-        })
+        };
+        Ok((l, outputs))
     }
 }
 
-/// /train's objective at every grid point, rows = y values, columns = x values.
-fn grid(
+/// /train's objective at every grid point, rows = y values, columns = x values, in
+/// chunks of whole rows; `each` runs on every chunk right after it (see
+/// [`PreparedLandscape::compute_with`]).
+fn grid<T: Send>(
     prepared: &Prepared,
     x: &Axis,
     y: &Axis,
     cancel: &Cancel,
-) -> Result<Vec<f64>, ComputeError> {
+    each: impl Fn(usize, &[f64]) -> T + Sync,
+) -> Result<(Vec<f64>, Vec<T>), ComputeError> {
     let d = prepared.dims();
     let (xi, yi) = (x.at.index(d.n, d.k), y.at.index(d.n, d.k));
-    let nx = x.values.len();
-    let mut loss = vec![0.0; nx * y.values.len()];
-    let per_point = (d.m * d.k).max(1);
-    // at most CHUNK_WORK a chunk, and at least CHUNKS_PER_THREAD chunks a worker, so a
-    // cheap grid (the single neuron: 65,536 points a chunk) still spreads over every core
-    let spread = loss
-        .len()
-        .div_ceil(rayon::current_num_threads() * CHUNKS_PER_THREAD);
-    let chunk = (CHUNK_WORK / per_point).min(spread).max(1);
-    loss.par_chunks_mut(chunk).enumerate().try_for_each_init(
-        || (prepared.scratch(), prepared.initial_parameters().to_vec()),
-        |(scratch, theta), (c, out)| {
-            cancel.check()?;
-            // point p is (column p mod nx, row p / nx): one division a chunk, then a
-            // step (a division a point costs as much as the single neuron itself)
-            let start = c * chunk;
-            let (mut col, mut row) = (start % nx, start / nx);
-            for slot in out.iter_mut() {
-                theta[xi] = x.values[col];
-                theta[yi] = y.values[row];
-                *slot = prepared.objective(theta, scratch);
-                col += 1;
-                if col == nx {
-                    col = 0;
-                    row += 1;
+    let nx = x.values.len().max(1);
+    let ny = y.values.len();
+    let mut loss = vec![0.0; nx * ny];
+    let per_row = nx * (d.m * d.k).max(1);
+    // at most CHUNK_WORK a chunk (at least one row), and at least CHUNKS_PER_THREAD
+    // chunks a worker, so a cheap grid (the single neuron: 131 rows a chunk) still
+    // spreads over every core
+    let spread = ny.div_ceil(rayon::current_num_threads() * CHUNKS_PER_THREAD);
+    let rows = (CHUNK_WORK / per_row).min(spread).max(1);
+    let outputs = loss
+        .par_chunks_mut(rows * nx)
+        .enumerate()
+        .map_init(
+            || (prepared.scratch(), prepared.initial_parameters().to_vec()),
+            |(scratch, theta), (c, out)| {
+                cancel.check()?;
+                let first = c * rows;
+                for (row, values) in out.chunks_exact_mut(nx).enumerate() {
+                    theta[yi] = y.values[first + row];
+                    prepared.objective_line(theta, xi, &x.values, values, scratch);
                 }
-            }
-            Ok(())
-        },
-    )?;
-    Ok(loss)
+                Ok(each(first, out))
+            },
+        )
+        .collect::<Result<Vec<T>, ComputeError>>()?;
+    Ok((loss, outputs))
 }
 
 /// The smallest finite value, the first in row order on ties; `None` when none is finite.
@@ -647,6 +662,31 @@ mod tests {
         assert_eq!(v, vec![0.1, 0.1 + span / 2.0, 0.1 + 2.0 * span / 2.0]);
         let e = values(-1e308, 1e308, 3, "y").unwrap_err();
         assert_eq!(e.field, "/y/to");
+    }
+
+    /// The grid swapped (x = the bias, y = the weight) is the grid transposed, bit for
+    /// bit, and every point is the objective alone at it: each line's fast path makes
+    /// the same calls whichever parameter it varies.
+    #[test]
+    fn a_swapped_grid_is_the_transposed_grid_and_each_point_the_objective_alone() {
+        for loss in [LossKind::L2, LossKind::Bce] {
+            let (w, b) = (
+                axis("/weights/0", -4.0, 6.0, 7),
+                axis("/bias", -5.0, 5.0, 5),
+            );
+            let wb = compute(spec(neuron(loss), w.clone(), b.clone(), false));
+            let bw = compute(spec(neuron(loss), b, w, false));
+            let objective = train::prepare(neuron(loss), &Default::default()).unwrap();
+            let mut scratch = objective.scratch();
+            for (r, &bv) in wb.y.values.iter().enumerate() {
+                for (c, &wv) in wb.x.values.iter().enumerate() {
+                    let here = wb.loss[r * 7 + c];
+                    assert_eq!(here.to_bits(), bw.loss[c * 5 + r].to_bits());
+                    let alone = objective.objective(&[wv, bv], &mut scratch);
+                    assert_eq!(here.to_bits(), alone.to_bits(), "{loss:?} at ({wv}, {bv})");
+                }
+            }
+        }
     }
 
     #[test]

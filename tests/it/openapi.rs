@@ -108,11 +108,13 @@ async fn every_kind_passes_the_gradient_check_through_the_api() {
 
 #[tokio::test]
 async fn the_specs_kind_lists_are_the_registrys() {
-    // the conventions in the spec's description name kinds by what their registry
-    // entries declare; a new kind with such a trait must be named there too
+    // the conventions in the spec's description list kinds by what their registry
+    // entries declare (openapi::description fills the lists from the registry): the
+    // served text names exactly those kinds, and no placeholder is left
     use losslab::compute::{LossKind, Per};
     let spec = TestApp::new().get("/openapi.json").await.json();
     let text = spec["info"]["description"].as_str().expect("a description");
+    assert!(!text.contains('{'), "a placeholder left: {text}");
     let indices: Vec<&str> = LossKind::ALL
         .into_iter()
         .filter(|k| k.accepts_indices())

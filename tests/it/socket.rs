@@ -515,3 +515,58 @@ async fn at_the_connection_cap_a_kept_connection_is_answered_and_new_ones_wait_t
     let r = raw_request(addr, "GET", "/healthz", &[], b"").await;
     assert_eq!(r.status, 200);
 }
+
+/// A grid of many chunks of rows: the answer's pieces arrive as one body of the announced
+/// length, equal to the in-process answer (and gzip-compressed when asked, like any JSON).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_landscape_arrives_whole_with_its_length_over_a_real_socket() {
+    let addr = spawn_server(Config::default()).await;
+    let body = serde_json::to_vec(&json!({
+        "inputs": [[1.0]], "targets": [0.5], "activation": "sigmoid", "loss": "l2",
+        "init": {"weights": 0.0, "bias": 0.0},
+        "x": {"parameter": "/weights/0", "from": -4.0, "to": 6.0, "steps": 301},
+        "y": {"parameter": "/bias", "from": -5.0, "to": 5.0, "steps": 257}
+    }))
+    .unwrap();
+    let headers = [("content-type", "application/json")];
+    let r = raw_request(addr, "POST", "/landscape", &headers, &body).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("transfer-encoding").is_none());
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let rows = v["loss"].as_array().unwrap();
+    assert_eq!(rows.len(), 257);
+    assert!(rows.iter().all(|row| row.as_array().unwrap().len() == 301));
+    // ½(σ(w + b) − ½)² at the last point, w = 6, b = 5
+    let want = 0.5 * (1.0 / (1.0 + (-11.0f64).exp()) - 0.5).powi(2);
+    assert!((rows[256][300].as_f64().unwrap() - want).abs() < 1e-15);
+    // the same bytes as in process
+    let app = crate::support::TestApp::new();
+    let local = app
+        .post_raw("/landscape", "application/json", body.clone())
+        .await;
+    assert_eq!(local.body, r.body);
+    // and the same after gzip
+    let gz = raw_request(
+        addr,
+        "POST",
+        "/landscape",
+        &[
+            ("content-type", "application/json"),
+            ("accept-encoding", "gzip"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gz.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, r.body);
+}

@@ -8,10 +8,12 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::extract::{JsonBytes, parse_json};
 use crate::api::problem::ApiError;
-use crate::api::routes::json_response;
 use crate::api::routes::train::train_limits;
+use crate::api::routes::{json_frames_response, json_response};
 use crate::api::state::{AppState, compute_error};
-use crate::api::wire::landscape::{LandscapeExample, LandscapeRequest, LandscapeResponse, to_json};
+use crate::api::wire::landscape::{
+    LandscapeExample, LandscapeRequest, LandscapeResponse, grid_rows_json, json_frames,
+};
 use crate::compute::landscape::{self, LandscapeLimits};
 
 /// Whether the client asked for the picture.
@@ -57,25 +59,30 @@ pub async fn post_landscape(
                 train: train_limits(&st),
                 max_grid_points: st.config.max_grid_points,
             };
-            let l = landscape::prepare(spec, &limits)
-                .and_then(|p| p.compute(cancel))
+            let prepared = landscape::prepare(spec, &limits).map_err(|e| compute_error(e, secs))?;
+            if svg {
+                let l = prepared
+                    .compute(cancel)
+                    .map_err(|e| compute_error(e, secs))?;
+                return Ok(vec![crate::plot::landscape_svg(&l, &title).into_bytes()]);
+            }
+            // the grid's rows are printed inside the grid's pass, on every core
+            let nx = prepared.x().values.len();
+            let (l, rows) = prepared
+                .compute_with(cancel, |first, values| grid_rows_json(first, values, nx))
                 .map_err(|e| compute_error(e, secs))?;
-            Ok(if svg {
-                crate::plot::landscape_svg(&l, &title).into_bytes()
-            } else {
-                to_json(&l)
-            })
+            Ok(json_frames(&l, rows))
         })
         .await?;
     if svg {
-        let mut res = out.into_response();
+        let mut res = out.concat().into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("image/svg+xml"),
         );
         Ok(res)
     } else {
-        Ok(json_response(out))
+        Ok(json_frames_response(out))
     }
 }
 

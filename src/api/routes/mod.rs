@@ -10,9 +10,16 @@ pub mod ops;
 pub mod pages;
 pub mod train;
 
-use axum::body::Body;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 
 /// A 200 with an already serialised JSON body. Its header map has room up front for the
 /// headers the layers add (CORS, version, request id, length), so it is never regrown.
@@ -25,6 +32,50 @@ pub fn json_response(bytes: Vec<u8>) -> Response {
     let mut res = Response::new(Body::from(bytes));
     *res.headers_mut() = headers;
     res
+}
+
+/// A 200 with a JSON body already printed in pieces, sent one after another as they are
+/// (no copy into one buffer; the length is known, so it goes with `content-length`).
+pub fn json_frames_response(frames: Vec<Vec<u8>>) -> Response {
+    let mut res = json_response(Vec::new());
+    let frames: VecDeque<Bytes> = frames
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(Bytes::from)
+        .collect();
+    let left = frames.iter().map(|f| f.len() as u64).sum();
+    *res.body_mut() = Body::new(Frames { frames, left });
+    res
+}
+
+/// A body of pieces of known total length.
+struct Frames {
+    frames: VecDeque<Bytes>,
+    left: u64,
+}
+
+impl HttpBody for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let next = self.frames.pop_front();
+        if let Some(f) = &next {
+            self.left -= f.len() as u64;
+        }
+        Poll::Ready(next.map(|f| Ok(Frame::data(f))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
 }
 
 /// Serialises a response holding about `numbers` numbers into a buffer sized for them up

@@ -8,9 +8,7 @@ use utoipa::ToSchema;
 use super::train::{
     InitDto, OptimizerDto, StopDto, TrainModelDto, TrainResponse, TrainRun, TrainState,
 };
-use super::{
-    ActivationName, KindDto, NumArray, ParamsDto, extend_joined, joined_len, par_array_parts,
-};
+use super::{ActivationName, KindDto, NumArray, ParamsDto};
 use crate::compute::ComputeError;
 use crate::compute::landscape::{AxisSpec, Landscape, LandscapeSpec};
 use crate::compute::train::{Optimizer, StopRules};
@@ -198,9 +196,39 @@ struct TailOut<'a> {
     run: Option<TrainResponse<'a>>,
 }
 
-/// The JSON answer. serde_json writes a non-finite f64 as `null`, as the contract asks
-/// for the grid; the grid's rows are printed on every core and joined in order.
-pub fn to_json(l: &Landscape) -> Vec<u8> {
+/// Rows of the grid as the answer's `loss` array prints them, `[…],[…]` (a comma first
+/// unless `first_row` is 0, so the chunks of [`PreparedLandscape::compute_with`] join by
+/// concatenation): each number as serde_json prints an f64 (shortest round trip, by the
+/// same zmij), `null` where it is not finite.
+///
+/// [`PreparedLandscape::compute_with`]: crate::compute::landscape::PreparedLandscape::compute_with
+pub fn grid_rows_json(first_row: usize, values: &[f64], nx: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 22 + 8);
+    let mut number = zmij::Buffer::new();
+    for (r, row) in values.chunks(nx.max(1)).enumerate() {
+        if first_row + r > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        for (j, &v) in row.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            if v.is_finite() {
+                out.extend_from_slice(number.format_finite(v).as_bytes());
+            } else {
+                out.extend_from_slice(b"null");
+            }
+        }
+        out.push(b']');
+    }
+    out
+}
+
+/// The JSON answer in pieces that are sent one after another without being joined (the
+/// grid is megabytes): the head (axes), the grid's chunks of rows as
+/// [`grid_rows_json`] printed them, and the tail (minimum, path, run).
+pub fn json_frames(l: &Landscape, rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let head = HeadOut {
         x: AxisOut {
             parameter: &l.x.parameter,
@@ -230,22 +258,31 @@ pub fn to_json(l: &Landscape) -> Vec<u8> {
         }),
         run: l.path.as_ref().map(|p| TrainResponse::new(&p.run, false)),
     };
-    let rows: Vec<&[f64]> = l.loss.chunks(l.x.values.len().max(1)).collect();
-    let parts = par_array_parts(&rows, 16, 22 * l.x.values.len(), |row, out| {
-        let _ = serde_json::to_writer(out, row);
-    });
-    let head = serde_json::to_vec(&head).unwrap_or_default();
+    let mut head = serde_json::to_vec(&head).unwrap_or_default();
+    head.pop(); // the closing brace: the grid and the tail follow
+    head.extend_from_slice(b",\"loss\":[");
     let tail = serde_json::to_vec(&tail).unwrap_or_default();
-    // one allocation of the answer's size: the grid is megabytes, growing into it would
-    // copy it again at each doubling
-    let mut out = Vec::with_capacity(head.len() + joined_len(&parts) + tail.len() + 16);
-    out.extend_from_slice(&head);
-    out.pop(); // the closing brace: the grid and the tail follow
-    out.extend_from_slice(b",\"loss\":[");
-    extend_joined(&mut out, &parts);
-    out.extend_from_slice(b"],");
-    out.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
-    out
+    let mut end = b"],".to_vec();
+    end.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
+    let mut frames = Vec::with_capacity(rows.len() + 2);
+    frames.push(head);
+    frames.extend(rows.into_iter().filter(|r| !r.is_empty()));
+    frames.push(end);
+    frames
+}
+
+/// The whole JSON answer in one buffer (its rows printed on every core).
+pub fn to_json(l: &Landscape) -> Vec<u8> {
+    use rayon::prelude::*;
+    let nx = l.x.values.len().max(1);
+    let rows_per_chunk = 16;
+    let rows = l
+        .loss
+        .par_chunks(nx * rows_per_chunk)
+        .enumerate()
+        .map(|(c, values)| grid_rows_json(c * rows_per_chunk, values, nx))
+        .collect();
+    json_frames(l, rows).concat()
 }
 
 /// The documented shape of one axis in the response.
@@ -313,4 +350,51 @@ pub struct LandscapeExample {
     name: String,
     description: String,
     request: LandscapeRequest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grid's numbers print exactly as serde_json prints an `Option<f64>` grid.
+    #[test]
+    fn grid_rows_print_as_serde_json_prints_them() {
+        let values = [
+            0.0,
+            -0.0,
+            0.1,
+            -2.5,
+            1e21,
+            1e-7,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.12345678901234568,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            123456789.0,
+            1.0 / 3.0,
+        ];
+        let nx = 5;
+        let rows: Vec<Vec<Option<f64>>> = values
+            .chunks(nx)
+            .map(|r| r.iter().map(|v| v.is_finite().then_some(*v)).collect())
+            .collect();
+        let want = serde_json::to_vec(&rows).unwrap();
+        // whole, and in chunks of one row joined by concatenation
+        let mut whole = b"[".to_vec();
+        whole.extend(grid_rows_json(0, &values, nx));
+        whole.push(b']');
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            String::from_utf8(want.clone()).unwrap()
+        );
+        let mut joined = b"[".to_vec();
+        for (r, chunk) in values.chunks(nx).enumerate() {
+            joined.extend(grid_rows_json(r, chunk, nx));
+        }
+        joined.push(b']');
+        assert_eq!(joined, want);
+    }
 }

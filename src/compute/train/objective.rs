@@ -74,6 +74,42 @@ impl Prepared {
         }
     }
 
+    /// [`Self::objective`] along a line of states: θ with entry `at` set to each of
+    /// `values` in turn, the loss of each written to `out` (θ keeps the last value). The
+    /// same calls with the same arguments as point by point, so the same bits; the choice
+    /// of path is made once per line (for the single neuron it cost as much as the neuron).
+    pub fn objective_line(
+        &self,
+        theta: &mut [f64],
+        at: usize,
+        values: &[f64],
+        out: &mut [f64],
+        scratch: &mut Scratch,
+    ) {
+        match (
+            self.scalar.filter(|_| !self.generic_only),
+            &self.x[..],
+            &self.y[..],
+            &theta[..],
+        ) {
+            (Some(pair), &[x], &[y], &[w, b]) if at < 2 => {
+                for (slot, &v) in out.iter_mut().zip(values) {
+                    let (w, b) = if at == 0 { (v, b) } else { (w, v) };
+                    *slot = layer::single_neuron(pair, x, y, w, b).0;
+                }
+                if let Some(&v) = values.last() {
+                    theta[at] = v;
+                }
+            }
+            _ => {
+                for (slot, &v) in out.iter_mut().zip(values) {
+                    theta[at] = v;
+                    *slot = self.objective(theta, scratch);
+                }
+            }
+        }
+    }
+
     /// [`Self::state_loss`]'s value without the arrays of the backward pass: the same
     /// forward pass, then [`layer::Objective::loss`] (the same kernels and sum as the
     /// loop's `eval`, without writing a and dL/dz where the pair allows).
