@@ -14,7 +14,8 @@
 //! The grid is embarrassingly parallel: chunks of whole rows go to rayon's pool (one
 //! worker per core), each with its own buffers and a copy of θ₀. Every point is computed
 //! alone and written to its own slot, so the bits never depend on the thread count or on
-//! the chunking; the minimum is then found in one pass in row order. Each chunk checks the
+//! the chunking; each chunk finds its smallest value as it is computed, and the chunks'
+//! answers are combined in row order (the same point as one search). Each chunk checks the
 //! [`Cancel`] first (deadline or client gone), and chunks are sized to at most a fixed
 //! amount of work (points × samples × outputs, at least one row), so a stop is seen
 //! within a few milliseconds. A caller may hand each chunk to a function of its own in the
@@ -414,8 +415,11 @@ impl PreparedLandscape {
         each: impl Fn(usize, &[f64]) -> T + Sync,
     ) -> Result<(Landscape, Vec<T>), ComputeError> {
         let dims = self.prepared.dims();
-        let (loss, outputs) = grid(&self.prepared, &self.x, &self.y, cancel, each)?;
-        let minimum = minimum(&loss, &self.x.values, &self.y.values);
+        let Grid {
+            loss,
+            minimum,
+            outputs,
+        } = grid(&self.prepared, &self.x, &self.y, cancel, each)?;
         let path = if self.path {
             let (xi, yi) = (self.x.at, self.y.at);
             let mut run = self.prepared.run(cancel)?;
@@ -441,7 +445,7 @@ impl PreparedLandscape {
 }
 
 /// /train's objective at every grid point, rows = y values, columns = x values, in
-/// chunks of whole rows; `each` runs on every chunk right after it (see
+/// chunks of whole rows, and its minimum; `each` runs on every chunk right after it (see
 /// [`PreparedLandscape::compute_with`]).
 fn grid<T: Send>(
     prepared: &Prepared,
@@ -449,7 +453,7 @@ fn grid<T: Send>(
     y: &Axis,
     cancel: &Cancel,
     each: impl Fn(usize, &[f64]) -> T + Sync,
-) -> Result<(Vec<f64>, Vec<T>), ComputeError> {
+) -> Result<Grid<T>, ComputeError> {
     let d = prepared.dims();
     let (xi, yi) = (x.at.index(d.n, d.k), y.at.index(d.n, d.k));
     let nx = x.values.len().max(1);
@@ -473,27 +477,56 @@ fn grid<T: Send>(
                     theta[yi] = y.values[first + row];
                     prepared.objective_line(theta, xi, &x.values, values, scratch);
                 }
-                Ok(each(first, out))
+                let low = smallest(out).map(|(p, v)| (first * nx + p, v));
+                Ok((each(first, out), low))
             },
         )
-        .collect::<Result<Vec<T>, ComputeError>>()?;
-    Ok((loss, outputs))
+        .collect::<Result<Vec<(T, Smallest)>, ComputeError>>()?;
+    let (outputs, lows): (Vec<T>, Vec<Smallest>) = outputs.into_iter().unzip();
+    let minimum = lows
+        .into_iter()
+        .fold(None, first_smallest)
+        .map(|(p, v)| Minimum {
+            x: x.values[p % nx],
+            y: y.values[p / nx],
+            loss: v,
+        });
+    Ok(Grid {
+        loss,
+        minimum,
+        outputs,
+    })
 }
 
-/// The smallest finite value, the first in row order on ties; `None` when none is finite.
-fn minimum(loss: &[f64], xs: &[f64], ys: &[f64]) -> Option<Minimum> {
-    let nx = xs.len().max(1);
-    let mut best: Option<(usize, f64)> = None;
-    for (p, &v) in loss.iter().enumerate() {
-        if v.is_finite() && best.is_none_or(|(_, b)| v < b) {
-            best = Some((p, v));
-        }
+/// What [`grid`] computes: the values, their minimum and the chunks' outputs.
+struct Grid<T> {
+    loss: Vec<f64>,
+    minimum: Option<Minimum>,
+    outputs: Vec<T>,
+}
+
+/// A smallest finite grid value: (its index, it), or `None`.
+type Smallest = Option<(usize, f64)>;
+
+/// The smallest finite value of `values` as (its index, it), the first on ties; `None`
+/// when none is finite. Chunks of the grid are searched where they are computed and their
+/// answers combined in row order with [`first_smallest`]: the same point as one search.
+fn smallest(values: &[f64]) -> Smallest {
+    values
+        .iter()
+        .enumerate()
+        .fold(None, |best, (p, &v)| first_smallest(best, Some((p, v))))
+}
+
+/// The smaller of two candidates, `a` (the earlier in row order) on ties; a non-finite
+/// candidate never wins.
+fn first_smallest(a: Smallest, b: Smallest) -> Smallest {
+    match (a, b) {
+        (a, None) => a,
+        (a, Some((_, v))) if !v.is_finite() => a,
+        (Some((_, av)), Some((_, bv))) if bv >= av => a,
+        (_, b) => b,
     }
-    best.map(|(p, v)| Minimum {
-        x: xs[p % nx],
-        y: ys[p / nx],
-        loss: v,
-    })
 }
 
 /// A trace row's x and y.
@@ -685,6 +718,44 @@ mod tests {
                     let alone = objective.objective(&[wv, bv], &mut scratch);
                     assert_eq!(here.to_bits(), alone.to_bits(), "{loss:?} at ({wv}, {bv})");
                 }
+            }
+        }
+    }
+
+    /// The smallest value found chunk by chunk and combined in order is the one a single
+    /// search finds, for every chunking: ties (also −0 against 0) keep the first, NaN and
+    /// ±∞ never win, all non-finite gives none.
+    #[test]
+    fn the_minimum_by_chunks_is_the_minimum_of_one_search() {
+        let nan = f64::NAN;
+        let inf = f64::INFINITY;
+        let cases: [&[f64]; 6] = [
+            &[3.0, 1.0, 2.0, 1.0, 5.0, 1.0],
+            &[nan, inf, -inf, nan],
+            &[0.0, -0.0, 0.0, 4.0],
+            &[-0.0, 7.0, 0.0, -0.0],
+            &[nan, 2.0, -inf, 2.0, 1.5, nan, 1.5],
+            &[9.0],
+        ];
+        for values in cases {
+            // one search, as the rule says: the first smallest finite value
+            let mut want: Option<(usize, f64)> = None;
+            for (p, &v) in values.iter().enumerate() {
+                if v.is_finite() && want.is_none_or(|(_, b)| v < b) {
+                    want = Some((p, v));
+                }
+            }
+            for chunk in 1..=values.len() {
+                let got = values
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(c, part)| smallest(part).map(|(p, v)| (c * chunk + p, v)))
+                    .fold(None, first_smallest);
+                assert_eq!(
+                    got.map(|(p, v)| (p, v.to_bits())),
+                    want.map(|(p, v)| (p, v.to_bits())),
+                    "{values:?} in chunks of {chunk}"
+                );
             }
         }
     }
