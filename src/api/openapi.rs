@@ -14,7 +14,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response};
 
 use super::problem::{FieldError, Problem};
-use crate::compute::{ActivationRule, KindInfo, LossKind, Per};
+use crate::compute::{ActivationRule, LossKind, Per};
 
 /// The conventions of API.md in words; the kind lists in braces are filled from the kind
 /// registry by [`description`].
@@ -39,14 +39,6 @@ Conventions (the contract, API.md):
 /// registry declares it (a new kind with indices, per-row terms, class weights, a logits
 /// form or a fused pair is named there by its own file).
 pub fn description() -> String {
-    let names = |pick: &dyn Fn(&KindInfo) -> bool, sep: &str| {
-        LossKind::ALL
-            .into_iter()
-            .filter(|k| pick(k.info()))
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(sep)
-    };
     let fused = LossKind::ALL
         .into_iter()
         .filter_map(|k| {
@@ -61,16 +53,16 @@ pub fn description() -> String {
         .collect::<Vec<_>>()
         .join(", ");
     DESCRIPTION
-        .replace("{indices}", &names(&|k| k.accepts_indices, " and "))
-        .replace("{per_row}", &names(&|k| k.per == Per::Row, ", "))
+        .replace(
+            "{indices}",
+            &LossKind::names_where(|k| k.accepts_indices).replace(", ", " and "),
+        )
+        .replace("{per_row}", &LossKind::names_where(|k| k.per == Per::Row))
         .replace(
             "{class_weights}",
-            &names(
-                &|k| k.params.iter().any(|p| p.name == "class_weights"),
-                ", ",
-            ),
+            &LossKind::names_where(|k| k.params.iter().any(|p| p.name == "class_weights")),
         )
-        .replace("{from_logits}", &names(&|k| k.from_logits, ", "))
+        .replace("{from_logits}", &LossKind::names_where(|k| k.from_logits))
         .replace("{fused}", &fused)
 }
 

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::api::extract::{JsonBytes, parse_json};
 use crate::api::problem::ApiError;
@@ -74,16 +74,14 @@ pub async fn post_landscape(
             Ok(json_frames(&l, rows))
         })
         .await?;
+    let mut res = json_frames_response(out);
     if svg {
-        let mut res = out.concat().into_response();
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("image/svg+xml"),
         );
-        Ok(res)
-    } else {
-        Ok(json_frames_response(out))
     }
+    Ok(res)
 }
 
 static EXAMPLES: OnceLock<Vec<u8>> = OnceLock::new();

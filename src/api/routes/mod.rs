@@ -34,24 +34,23 @@ pub fn json_response(bytes: Vec<u8>) -> Response {
     res
 }
 
-/// A 200 with a JSON body already printed in pieces, sent one after another as they are
-/// (no copy into one buffer; the length is known, so it goes with `content-length`).
+/// A 200 with a JSON body already printed in pieces (the caller may set another
+/// Content-Type), sent one after another as they are (no copy into one buffer; the
+/// length is known, so it goes with `content-length`).
 pub fn json_frames_response(frames: Vec<Vec<u8>>) -> Response {
     let mut res = json_response(Vec::new());
-    let frames: VecDeque<Bytes> = frames
+    let frames = frames
         .into_iter()
         .filter(|f| !f.is_empty())
         .map(Bytes::from)
         .collect();
-    let left = frames.iter().map(|f| f.len() as u64).sum();
-    *res.body_mut() = Body::new(Frames { frames, left });
+    *res.body_mut() = Body::new(Frames { frames });
     res
 }
 
-/// A body of pieces of known total length.
+/// A body of pieces of known total length (the pieces left).
 struct Frames {
     frames: VecDeque<Bytes>,
-    left: u64,
 }
 
 impl HttpBody for Frames {
@@ -62,11 +61,7 @@ impl HttpBody for Frames {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = self.frames.pop_front();
-        if let Some(f) = &next {
-            self.left -= f.len() as u64;
-        }
-        Poll::Ready(next.map(|f| Ok(Frame::data(f))))
+        Poll::Ready(self.frames.pop_front().map(|f| Ok(Frame::data(f))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -74,7 +69,7 @@ impl HttpBody for Frames {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.left)
+        SizeHint::with_exact(self.frames.iter().map(|f| f.len() as u64).sum())
     }
 }
 

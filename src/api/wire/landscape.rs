@@ -266,23 +266,9 @@ pub fn json_frames(l: &Landscape, rows: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     end.extend_from_slice(tail.get(1..).unwrap_or(b"}"));
     let mut frames = Vec::with_capacity(rows.len() + 2);
     frames.push(head);
-    frames.extend(rows.into_iter().filter(|r| !r.is_empty()));
+    frames.extend(rows);
     frames.push(end);
     frames
-}
-
-/// The whole JSON answer in one buffer (its rows printed on every core).
-pub fn to_json(l: &Landscape) -> Vec<u8> {
-    use rayon::prelude::*;
-    let nx = l.x.values.len().max(1);
-    let rows_per_chunk = 16;
-    let rows = l
-        .loss
-        .par_chunks(nx * rows_per_chunk)
-        .enumerate()
-        .map(|(c, values)| grid_rows_json(c * rows_per_chunk, values, nx))
-        .collect();
-    json_frames(l, rows).concat()
 }
 
 /// The documented shape of one axis in the response.

@@ -63,13 +63,8 @@ impl Prepared {
     /// when the loss module refuses the state (a value it cannot take), possibly ±∞.
     #[inline]
     pub fn objective(&self, theta: &[f64], scratch: &mut Scratch) -> f64 {
-        match (
-            self.scalar.filter(|_| !self.generic_only),
-            &self.x[..],
-            &self.y[..],
-            theta,
-        ) {
-            (Some(pair), [x], [y], [w, b]) => layer::single_neuron(pair, *x, *y, *w, *b).0,
+        match (self.single_neuron(), theta) {
+            (Some((pair, x, y)), &[w, b]) => layer::single_neuron(pair, x, y, w, b).0,
             _ => self.state_loss_only(theta, scratch).unwrap_or(f64::NAN),
         }
     }
@@ -86,13 +81,8 @@ impl Prepared {
         out: &mut [f64],
         scratch: &mut Scratch,
     ) {
-        match (
-            self.scalar.filter(|_| !self.generic_only),
-            &self.x[..],
-            &self.y[..],
-            &theta[..],
-        ) {
-            (Some(pair), &[x], &[y], &[w, b]) if at < 2 => {
+        match (self.single_neuron(), &theta[..]) {
+            (Some((pair, x, y)), &[w, b]) if at < 2 => {
                 for (slot, &v) in out.iter_mut().zip(values) {
                     let (w, b) = if at == 0 { (v, b) } else { (w, v) };
                     *slot = layer::single_neuron(pair, x, y, w, b).0;
@@ -107,6 +97,20 @@ impl Prepared {
                     *slot = self.objective(theta, scratch);
                 }
             }
+        }
+    }
+
+    /// The single neuron's pair and its one sample (x, y), when the loop takes the
+    /// monomorphised single-neuron path (θ is then [w, b]).
+    #[inline]
+    fn single_neuron(&self) -> Option<(layer::ScalarPair, f64, f64)> {
+        match (
+            self.scalar.filter(|_| !self.generic_only),
+            &self.x[..],
+            &self.y[..],
+        ) {
+            (Some(pair), &[x], &[y]) => Some((pair, x, y)),
+            _ => None,
         }
     }
 
